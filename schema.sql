@@ -1,0 +1,43 @@
+-- pushplot schema. Idempotent: applied on every `npm start`, `npm test` and `npm run deploy`.
+
+-- One row per series: a chart with one label set. n_buckets counts the buckets the series holds
+-- now, so trimming to MAX_POINTS never has to count them.
+CREATE TABLE IF NOT EXISTS series (
+  id INTEGER PRIMARY KEY,
+  chart TEXT NOT NULL,
+  labels TEXT NOT NULL DEFAULT '{}',
+  n_buckets INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  UNIQUE (chart, labels)
+);
+
+-- Settings of charts that differ from the defaults; most charts have no row here.
+CREATE TABLE IF NOT EXISTS charts (
+  name TEXT PRIMARY KEY,
+  bucket_seconds INTEGER,
+  public INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- The points, as buckets. WITHOUT ROWID: the primary key is the table, so an upsert writes one row.
+CREATE TABLE IF NOT EXISTS buckets (
+  series_id INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  sum REAL NOT NULL,
+  min REAL NOT NULL,
+  max REAL NOT NULL,
+  last REAL NOT NULL,
+  last_ts REAL NOT NULL,
+  PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+
+-- API keys: only a hash of the secret is kept.
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  prefix TEXT,
+  name TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,309 @@
+//! API keys: their format, hashing and constant-time comparison, scopes, chart prefixes, and the one
+//! access check every route goes through.
+
+use crate::core::error::ApiError;
+use crate::core::names::ChartName;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const KEY_PREFIX: &str = "pp_";
+const ID_LEN: usize = 10;
+const SECRET_LEN: usize = 32;
+/// Random bytes a new key needs: one per character of id and secret.
+pub const KEY_RANDOM_BYTES: usize = ID_LEN + SECRET_LEN;
+/// 32 letters and digits without look-alikes (no l, o, 0, 1), so keys survive being read aloud.
+const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Ingest,
+    Read,
+    Admin,
+}
+
+impl Scope {
+    pub fn parse(raw: &str) -> Result<Scope, ApiError> {
+        match raw {
+            "ingest" | "write" => Ok(Scope::Ingest),
+            "read" => Ok(Scope::Read),
+            "admin" => Ok(Scope::Admin),
+            _ => Err(ApiError::bad_request(
+                "invalid_scope",
+                "scope must be ingest, read or admin",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// A freshly made key: the secret is shown once, only the hash is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewKey {
+    pub id: String,
+    pub secret: String,
+    pub hash: String,
+}
+
+impl NewKey {
+    pub fn from_random(bytes: &[u8; KEY_RANDOM_BYTES]) -> NewKey {
+        let chars: String = bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(b & 31)] as char)
+            .collect();
+        let id = chars[..ID_LEN].to_string();
+        let secret = format!("{KEY_PREFIX}{id}_{}", &chars[ID_LEN..]);
+        NewKey {
+            hash: hash_secret(&secret),
+            id,
+            secret,
+        }
+    }
+}
+
+/// The id part of a presented key, used to find its stored hash; `None` for anything that is not
+/// shaped like one of our keys (it may still be the admin token).
+pub fn key_id(presented: &str) -> Option<&str> {
+    let rest = presented.strip_prefix(KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == ID_LEN && secret.len() == SECRET_LEN).then_some(id)
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing about the secret.
+/// Both sides are hashed first to make the lengths equal.
+pub fn secrets_match(presented: &str, expected_hash: &str) -> bool {
+    let a = hash_secret(presented);
+    if a.len() != expected_hash.len() {
+        return false;
+    }
+    a.bytes()
+        .zip(expected_hash.bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Reads the key from `X-API-Key` or `Authorization: Bearer`.
+pub fn presented_key(x_api_key: Option<&str>, authorization: Option<&str>) -> Option<String> {
+    if let Some(k) = x_api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        return Some(k.to_string());
+    }
+    let auth = authorization?.trim();
+    let (scheme, token) = auth.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
+}
+
+/// Who is calling, once the key checked out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Caller {
+    /// Nobody presented a key; only public charts are readable.
+    Anonymous,
+    /// The ADMIN_TOKEN secret.
+    AdminToken,
+    Key {
+        id: String,
+        scope: Scope,
+        /// Only charts whose names start with this are visible and writable.
+        prefix: Option<String>,
+    },
+}
+
+/// What a request wants to do, for the access check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action<'a> {
+    Ingest(&'a ChartName),
+    Read(&'a ChartName),
+    ListCharts,
+    ConfigureChart(&'a ChartName),
+    DeleteChart(&'a ChartName),
+    ManageKeys,
+}
+
+impl Caller {
+    /// The one access check. `public` says whether the chart in question is marked public.
+    pub fn may(&self, action: Action, public: bool) -> Result<(), ApiError> {
+        let (scope, prefix) = match self {
+            Caller::AdminToken => return Ok(()),
+            Caller::Anonymous => {
+                return match action {
+                    Action::Read(_) if public => Ok(()),
+                    _ => Err(ApiError::unauthorized()),
+                }
+            }
+            Caller::Key { scope, prefix, .. } => (*scope, prefix.as_deref()),
+        };
+        let needed = match action {
+            Action::Ingest(_) | Action::ConfigureChart(_) => Scope::Ingest,
+            Action::Read(_) | Action::ListCharts => Scope::Read,
+            Action::DeleteChart(_) | Action::ManageKeys => Scope::Admin,
+        };
+        if let Action::Read(_) = action {
+            if public {
+                return Ok(());
+            }
+        }
+        if scope != needed && scope != Scope::Admin {
+            return Err(ApiError::forbidden(format!(
+                "this key has the {} scope; this needs a key with the {} scope",
+                scope.as_str(),
+                needed.as_str()
+            )));
+        }
+        let chart = match action {
+            Action::Ingest(c)
+            | Action::Read(c)
+            | Action::ConfigureChart(c)
+            | Action::DeleteChart(c) => Some(c),
+            Action::ListCharts | Action::ManageKeys => None,
+        };
+        if let (Some(chart), Some(prefix)) = (chart, prefix) {
+            if !chart.starts_with(prefix) {
+                return Err(ApiError::forbidden(format!(
+                    "this key is limited to charts starting with {prefix:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The chart prefix a listing is limited to.
+    pub fn visible_prefix(&self) -> Option<&str> {
+        match self {
+            Caller::Key { prefix, .. } => prefix.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scope: Scope, prefix: Option<&str>) -> Caller {
+        Caller::Key {
+            id: "abc".into(),
+            scope,
+            prefix: prefix.map(String::from),
+        }
+    }
+
+    fn chart(n: &str) -> ChartName {
+        ChartName::parse(n).unwrap()
+    }
+
+    #[test]
+    fn a_new_key_has_the_documented_shape_and_checks_against_its_hash() {
+        let k = NewKey::from_random(&[7u8; KEY_RANDOM_BYTES]);
+        assert!(k.secret.starts_with("pp_"));
+        assert_eq!(key_id(&k.secret), Some(k.id.as_str()));
+        assert!(secrets_match(&k.secret, &k.hash));
+        assert!(!secrets_match(&format!("{}x", k.secret), &k.hash));
+        assert!(!k.hash.contains(&k.secret));
+    }
+
+    #[test]
+    fn different_random_bytes_make_different_keys() {
+        let a = NewKey::from_random(&[1u8; KEY_RANDOM_BYTES]);
+        let mut bytes = [1u8; KEY_RANDOM_BYTES];
+        bytes[KEY_RANDOM_BYTES - 1] = 2;
+        let b = NewKey::from_random(&bytes);
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.secret, b.secret);
+        assert_ne!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn strings_that_are_not_keys_have_no_id() {
+        assert_eq!(key_id("hunter2"), None);
+        assert_eq!(key_id("pp_short_x"), None);
+    }
+
+    #[test]
+    fn the_key_is_read_from_either_header() {
+        assert_eq!(presented_key(Some("k1"), None).as_deref(), Some("k1"));
+        assert_eq!(
+            presented_key(None, Some("Bearer k2")).as_deref(),
+            Some("k2")
+        );
+        assert_eq!(
+            presented_key(None, Some("bearer  k3 ")).as_deref(),
+            Some("k3")
+        );
+        assert_eq!(presented_key(None, Some("Basic abc")), None);
+        assert_eq!(presented_key(Some(" "), None), None);
+    }
+
+    #[test]
+    fn an_ingest_key_cannot_read_and_a_read_key_cannot_write() {
+        let c = chart("users");
+        assert!(key(Scope::Ingest, None)
+            .may(Action::Ingest(&c), false)
+            .is_ok());
+        assert_eq!(
+            key(Scope::Ingest, None)
+                .may(Action::Read(&c), false)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert!(key(Scope::Read, None).may(Action::Read(&c), false).is_ok());
+        assert_eq!(
+            key(Scope::Read, None)
+                .may(Action::Ingest(&c), false)
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+
+    #[test]
+    fn a_key_limited_to_shop_cannot_touch_blog_users() {
+        let k = key(Scope::Ingest, Some("shop."));
+        assert!(k.may(Action::Ingest(&chart("shop.orders")), false).is_ok());
+        let e = k
+            .may(Action::Ingest(&chart("blog.users")), false)
+            .unwrap_err();
+        assert_eq!(e.status, 403);
+        assert!(e.message.contains("shop."));
+    }
+
+    #[test]
+    fn only_admins_manage_keys_and_delete_charts() {
+        assert!(key(Scope::Ingest, None)
+            .may(Action::ManageKeys, false)
+            .is_err());
+        assert!(key(Scope::Read, None)
+            .may(Action::DeleteChart(&chart("a")), false)
+            .is_err());
+        assert!(key(Scope::Admin, None)
+            .may(Action::ManageKeys, false)
+            .is_ok());
+        assert!(Caller::AdminToken.may(Action::ManageKeys, false).is_ok());
+    }
+
+    #[test]
+    fn without_a_key_only_public_charts_can_be_read() {
+        let c = chart("a");
+        assert_eq!(
+            Caller::Anonymous
+                .may(Action::Read(&c), false)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(Caller::Anonymous.may(Action::Read(&c), true).is_ok());
+        assert!(Caller::Anonymous.may(Action::Ingest(&c), true).is_err());
+    }
+}

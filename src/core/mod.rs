@@ -1,0 +1,11 @@
+//! The domain of pushplot, free of the `worker` crate so that `cargo test` runs it natively.
+
+pub mod bucket;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod keys;
+pub mod names;
+pub mod query;
+pub mod route;
+pub mod time;

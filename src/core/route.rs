@@ -1,0 +1,165 @@
+//! Which route a request is for: method and path in, a `Route` out, with chart names
+//! percent-decoded from the rest of the path so they may hold `/`, spaces and any script.
+
+use crate::core::error::ApiError;
+use crate::core::names::ChartName;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    Health,
+    Ingest,
+    ListCharts,
+    GetChart(ChartName),
+    ConfigureChart(ChartName),
+    DeleteChart(ChartName),
+    CreateKey,
+    ListKeys,
+    DeleteKey(String),
+}
+
+impl Route {
+    /// `Ok(None)`: not an API path, so the static assets may answer it.
+    pub fn parse(method: &str, path: &str) -> Result<Option<Route>, ApiError> {
+        let path = path.trim_end_matches('/');
+        let allowed = |methods: &'static str, route: Option<Route>| match route {
+            Some(r) => Ok(Some(r)),
+            None => Err(ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{path} answers {methods}"),
+            )),
+        };
+        if path == "/api/v1/health" || path == "/health" {
+            return allowed(
+                "GET",
+                (method == "GET" || method == "HEAD").then_some(Route::Health),
+            );
+        }
+        if path == "/api/v1/ingest" || path == "/ingest" {
+            return allowed("POST", (method == "POST").then_some(Route::Ingest));
+        }
+        if path == "/api/v1/charts" {
+            return allowed("GET", (method == "GET").then_some(Route::ListCharts));
+        }
+        if let Some(rest) = path.strip_prefix("/api/v1/charts/") {
+            let chart = ChartName::parse(&percent_decode(rest)?)?;
+            return allowed(
+                "GET, PUT, DELETE",
+                match method {
+                    "GET" => Some(Route::GetChart(chart)),
+                    "PUT" | "PATCH" => Some(Route::ConfigureChart(chart)),
+                    "DELETE" => Some(Route::DeleteChart(chart)),
+                    _ => None,
+                },
+            );
+        }
+        if path == "/api/v1/keys" {
+            return allowed(
+                "GET, POST",
+                match method {
+                    "GET" => Some(Route::ListKeys),
+                    "POST" => Some(Route::CreateKey),
+                    _ => None,
+                },
+            );
+        }
+        if let Some(id) = path.strip_prefix("/api/v1/keys/") {
+            return allowed(
+                "DELETE",
+                (method == "DELETE").then(|| Route::DeleteKey(id.to_string())),
+            );
+        }
+        if path.starts_with("/api/") {
+            return Err(ApiError::not_found(format!(
+                "no API route {path}; see the README for the routes"
+            )));
+        }
+        Ok(None)
+    }
+}
+
+/// Decodes `%XX` escapes (UTF-8); `+` stays a plus, as in a path.
+pub fn percent_decode(raw: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request("invalid_path", "the path has a broken %-escape");
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str) -> Route {
+        Route::parse(method, path).unwrap().unwrap()
+    }
+
+    #[test]
+    fn ingest_answers_on_both_paths() {
+        assert_eq!(route("POST", "/api/v1/ingest"), Route::Ingest);
+        assert_eq!(route("POST", "/ingest"), Route::Ingest);
+    }
+
+    #[test]
+    fn a_get_on_ingest_is_405_naming_the_method() {
+        let e = Route::parse("GET", "/api/v1/ingest").unwrap_err();
+        assert_eq!(e.status, 405);
+        assert!(e.message.contains("POST"));
+    }
+
+    #[test]
+    fn chart_names_are_percent_decoded_and_may_hold_slashes() {
+        assert_eq!(
+            route("GET", "/api/v1/charts/%E6%B3%A8%E5%86%8C%E7%94%A8%E6%88%B7"),
+            Route::GetChart(ChartName::parse("注册用户").unwrap())
+        );
+        assert_eq!(
+            route("GET", "/api/v1/charts/shop/orders%20today"),
+            Route::GetChart(ChartName::parse("shop/orders today").unwrap())
+        );
+        assert_eq!(
+            route("DELETE", "/api/v1/charts/a%2Fb"),
+            Route::DeleteChart(ChartName::parse("a/b").unwrap())
+        );
+    }
+
+    #[test]
+    fn a_broken_escape_is_a_clear_error() {
+        assert_eq!(
+            Route::parse("GET", "/api/v1/charts/%zz").unwrap_err().code,
+            "invalid_path"
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/charts/%E6").unwrap_err().code,
+            "invalid_path"
+        );
+    }
+
+    #[test]
+    fn unknown_api_paths_are_404_and_other_paths_are_left_to_assets() {
+        assert_eq!(Route::parse("GET", "/api/v2/x").unwrap_err().status, 404);
+        assert_eq!(Route::parse("GET", "/index.html").unwrap(), None);
+    }
+
+    #[test]
+    fn keys_routes_are_recognised() {
+        assert_eq!(route("POST", "/api/v1/keys"), Route::CreateKey);
+        assert_eq!(route("GET", "/api/v1/keys/"), Route::ListKeys);
+        assert_eq!(
+            route("DELETE", "/api/v1/keys/abc"),
+            Route::DeleteKey("abc".into())
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Timestamps of points: unix seconds, checked against the clock the caller passes in.
+
+use crate::core::config::FUTURE_TOLERANCE_SECONDS;
+use crate::core::error::ApiError;
+
+/// Seconds since 1970 past which a timestamp is surely milliseconds (this is the year 5138).
+const MILLISECONDS_THRESHOLD: f64 = 1e11;
+
+/// A point's time in unix seconds (fractions kept: they order points within a bucket).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Timestamp(f64);
+
+impl Timestamp {
+    pub fn from_secs(secs: f64) -> Self {
+        Timestamp(secs)
+    }
+
+    /// Accepts a point's `ts` if it lies between `now - retention` and five minutes from now.
+    pub fn parse(secs: f64, now: f64, retention_seconds: i64) -> Result<Self, ApiError> {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(ApiError::bad_request(
+                "invalid_timestamp",
+                "ts must be unix seconds, a non-negative number",
+            ));
+        }
+        if secs >= MILLISECONDS_THRESHOLD {
+            return Err(ApiError::bad_request(
+                "timestamp_in_milliseconds",
+                format!(
+                    "ts {secs} looks like milliseconds; send unix seconds (divide by 1000, e.g. $(date +%s))"
+                ),
+            ));
+        }
+        if secs > now + FUTURE_TOLERANCE_SECONDS {
+            return Err(ApiError::bad_request(
+                "timestamp_in_future",
+                format!(
+                    "ts is {:.0} s in the future; at most {FUTURE_TOLERANCE_SECONDS:.0} s ahead is accepted",
+                    secs - now
+                ),
+            ));
+        }
+        if secs < now - retention_seconds as f64 {
+            return Err(ApiError::bad_request(
+                "timestamp_too_old",
+                format!(
+                    "ts is older than the retention of {} hours, so it would be deleted at once",
+                    retention_seconds / 3600
+                ),
+            ));
+        }
+        Ok(Timestamp(secs))
+    }
+
+    pub fn secs(self) -> f64 {
+        self.0
+    }
+}
+
+/// Reads a time given in a query: unix seconds, or a duration back from now such as `24h`, `-7d`,
+/// `90m`, `30s`, `2w`.
+pub fn parse_query_time(raw: &str, now: f64) -> Option<f64> {
+    let raw = raw.trim();
+    if let Ok(n) = raw.parse::<f64>() {
+        return n.is_finite().then_some(n);
+    }
+    parse_duration(raw.trim_start_matches('-')).map(|d| now - d as f64)
+}
+
+/// A duration such as `3600`, `90m`, `24h`, `7d`, `2w` in seconds.
+pub fn parse_duration(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    if let Ok(n) = raw.parse::<i64>() {
+        return (n > 0).then_some(n);
+    }
+    let (num, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: f64 = 1_700_000_000.0;
+    const WEEK: i64 = 7 * 86_400;
+
+    #[test]
+    fn a_timestamp_a_minute_ago_is_accepted_with_its_fraction() {
+        let ts = Timestamp::parse(NOW - 60.5, NOW, WEEK).unwrap();
+        assert_eq!(ts.secs(), NOW - 60.5);
+    }
+
+    #[test]
+    fn milliseconds_are_recognised_and_named_in_the_error() {
+        let e = Timestamp::parse(NOW * 1000.0, NOW, WEEK).unwrap_err();
+        assert_eq!(e.code, "timestamp_in_milliseconds");
+        assert!(e.message.contains("milliseconds"));
+    }
+
+    #[test]
+    fn four_minutes_ahead_is_accepted_but_six_is_not() {
+        assert!(Timestamp::parse(NOW + 240.0, NOW, WEEK).is_ok());
+        let e = Timestamp::parse(NOW + 360.0, NOW, WEEK).unwrap_err();
+        assert_eq!(e.code, "timestamp_in_future");
+    }
+
+    #[test]
+    fn a_point_older_than_retention_is_rejected() {
+        let e = Timestamp::parse(NOW - WEEK as f64 - 1.0, NOW, WEEK).unwrap_err();
+        assert_eq!(e.code, "timestamp_too_old");
+        assert!(Timestamp::parse(NOW - WEEK as f64 + 1.0, NOW, WEEK).is_ok());
+    }
+
+    #[test]
+    fn negative_timestamps_are_invalid() {
+        assert_eq!(
+            Timestamp::parse(-1.0, NOW, WEEK).unwrap_err().code,
+            "invalid_timestamp"
+        );
+    }
+
+    #[test]
+    fn query_times_read_seconds_and_durations_back_from_now() {
+        assert_eq!(parse_query_time("1699990000", NOW), Some(1_699_990_000.0));
+        assert_eq!(parse_query_time("24h", NOW), Some(NOW - 86_400.0));
+        assert_eq!(parse_query_time("-7d", NOW), Some(NOW - WEEK as f64));
+        assert_eq!(parse_query_time("soon", NOW), None);
+    }
+
+    #[test]
+    fn durations_have_units_and_must_be_positive() {
+        assert_eq!(parse_duration("3600"), Some(3600));
+        assert_eq!(parse_duration("1h"), Some(3600));
+        assert_eq!(parse_duration("2w"), Some(1_209_600));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("5y"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+}

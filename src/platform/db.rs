@@ -1,0 +1,442 @@
+//! Every SQL statement of pushplot, with bound parameters only, and the D1 cost of each call
+//! (rows read and written, as Cloudflare bills them) summed per request.
+
+use crate::core::bucket::Bucket;
+use crate::core::config::Config;
+use crate::core::error::ApiError;
+use crate::core::ingest::Batch;
+use crate::core::keys::Scope;
+use serde::Deserialize;
+use std::cell::Cell;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+/// What the D1 calls of one request cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cost {
+    pub ms: f64,
+    pub rows_read: usize,
+    pub rows_written: usize,
+    pub calls: u32,
+}
+
+pub struct Db {
+    d1: D1Database,
+    cost: Cell<Cost>,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn num(n: impl Into<f64>) -> JsValue {
+    JsValue::from_f64(n.into())
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+/// Logs the D1 error for the operator and answers the client with the opaque internal error.
+fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
+    move |e| {
+        worker::console_error!("d1 {context}: {e}");
+        ApiError::internal()
+    }
+}
+
+// The points of a request, unpacked from the one JSON parameter ?1 and placed into their buckets.
+// ?2 is the default bucket size; a chart's own setting wins.
+const POINTS_CTE: &str = "
+WITH g AS (
+  SELECT j.value ->> 'c' AS chart, j.value ->> 'l' AS labels, j.value -> 'p' AS pts
+  FROM json_each(?1) AS j
+), gs AS (
+  SELECT s.id AS sid, CAST(COALESCE(c.bucket_seconds, ?2) AS INTEGER) AS bs, g.pts
+  FROM g JOIN series AS s ON s.chart = g.chart AND s.labels = g.labels
+  LEFT JOIN charts AS c ON c.name = g.chart
+), pt AS (
+  SELECT gs.sid, CAST(e.value ->> 0 AS INTEGER) / gs.bs * gs.bs AS bts,
+         e.value ->> 0 AS ts, e.value ->> 1 AS v, e.key AS k
+  FROM gs, json_each(gs.pts) AS e
+)";
+
+const TOUCHED_SERIES: &str = "SELECT s.id FROM json_each(?1) AS j
+  JOIN series AS s ON s.chart = j.value ->> 'c' AND s.labels = j.value ->> 'l'";
+
+#[derive(Deserialize)]
+pub struct SeriesRow {
+    pub id: f64,
+    pub chart: String,
+    pub labels: String,
+    pub n_buckets: i64,
+    pub bucket_seconds: u32,
+    pub public: i64,
+}
+
+#[derive(Deserialize)]
+pub struct ListRow {
+    pub chart: String,
+    pub labels: String,
+    pub n_buckets: i64,
+    pub bucket_seconds: u32,
+    pub public: i64,
+    pub first_ts: Option<i64>,
+    /// `[ts, last, last_ts]` of the newest bucket, as JSON.
+    pub newest: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ChartSettings {
+    pub bucket_seconds: Option<u32>,
+    pub public: i64,
+}
+
+#[derive(Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub hash: String,
+    pub scope: String,
+    pub prefix: Option<String>,
+    pub name: String,
+    pub created_at: f64,
+}
+
+impl Db {
+    pub fn new(d1: D1Database) -> Self {
+        Db {
+            d1,
+            cost: Cell::new(Cost::default()),
+        }
+    }
+
+    pub fn cost(&self) -> Cost {
+        self.cost.get()
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+        self.d1.prepare(sql).bind(args).map_err(internal("bind"))
+    }
+
+    fn record(&self, started: f64, results: &[D1Result]) {
+        let mut c = self.cost.get();
+        c.ms += worker::js_sys::Date::now() - started;
+        c.calls += 1;
+        for r in results {
+            if let Ok(Some(meta)) = r.meta() {
+                c.rows_read += meta.rows_read.unwrap_or(0);
+                c.rows_written += meta.rows_written.unwrap_or(0);
+            }
+        }
+        self.cost.set(c);
+    }
+
+    async fn all<T: for<'a> Deserialize<'a>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
+        let stmt = self.stmt(sql, args)?;
+        let started = worker::js_sys::Date::now();
+        let result = stmt.all().await.map_err(internal("query"))?;
+        let rows = result.results::<T>().map_err(internal("decode"));
+        self.record(started, std::slice::from_ref(&result));
+        rows
+    }
+
+    /// Runs statements as one transaction in one round trip.
+    async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        let started = worker::js_sys::Date::now();
+        let results = self.d1.batch(stmts).await.map_err(internal("batch"))?;
+        self.record(started, &results);
+        Ok(results)
+    }
+
+    fn changes(result: Option<&D1Result>) -> usize {
+        result
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0)
+    }
+
+    /// Writes a parsed batch in one transaction: create missing series, count the buckets that are
+    /// new, merge the points into their buckets, then trim each touched series to its newest
+    /// `max_points` buckets. Every statement reads only the rows the request touches, so the cost
+    /// does not grow with what a chart already holds.
+    pub async fn ingest(&self, batch: &Batch, cfg: &Config, now: f64) -> Result<()> {
+        let points = text(&batch.to_sql_json());
+        let bucket = num(cfg.bucket_seconds);
+        let cap = num(cfg.max_points);
+        let create_series = "INSERT INTO series (chart, labels, n_buckets, created_at)
+            SELECT j.value ->> 'c', j.value ->> 'l', 0, ?2 FROM json_each(?1) AS j WHERE true
+            ON CONFLICT (chart, labels) DO NOTHING";
+        let count_new = format!(
+            "{POINTS_CTE}
+            UPDATE series SET n_buckets = n_buckets + fresh.n
+            FROM (SELECT d.sid, COUNT(*) AS n FROM (SELECT DISTINCT sid, bts FROM pt) AS d
+                  WHERE NOT EXISTS (SELECT 1 FROM buckets AS b WHERE b.series_id = d.sid AND b.ts = d.bts)
+                  GROUP BY d.sid) AS fresh
+            WHERE series.id = fresh.sid"
+        );
+        // Points that share a bucket are merged here, before the write, so a bucket costs one
+        // written row however many of the request's points fall into it.
+        let upsert = format!(
+            "{POINTS_CTE}, ranked AS (
+              SELECT sid, bts, ts, v,
+                     ROW_NUMBER() OVER (PARTITION BY sid, bts ORDER BY ts DESC, k DESC) AS rn
+              FROM pt
+            )
+            INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
+            SELECT sid, bts, COUNT(*), SUM(v), MIN(v), MAX(v), MAX(CASE WHEN rn = 1 THEN v END), MAX(ts)
+            FROM ranked WHERE true GROUP BY sid, bts
+            ON CONFLICT (series_id, ts) DO UPDATE SET
+              count = count + excluded.count,
+              sum = sum + excluded.sum,
+              min = MIN(min, excluded.min),
+              max = MAX(max, excluded.max),
+              last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+              last_ts = MAX(last_ts, excluded.last_ts)"
+        );
+        // Walks from the oldest bucket one index step at a time, only as far as the series is over.
+        let trim = format!(
+            "WITH RECURSIVE over (sid, ts, left) AS (
+              SELECT s.id, (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id), s.n_buckets - ?2
+              FROM series AS s WHERE s.id IN ({TOUCHED_SERIES}) AND s.n_buckets > ?2
+              UNION ALL
+              SELECT o.sid, (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = o.sid AND b.ts > o.ts), o.left - 1
+              FROM over AS o WHERE o.left > 1
+            )
+            DELETE FROM buckets WHERE (series_id, ts) IN (SELECT sid, ts FROM over)"
+        );
+        let settle = format!(
+            "UPDATE series SET n_buckets = ?2 WHERE id IN ({TOUCHED_SERIES}) AND n_buckets > ?2"
+        );
+        self.batch(vec![
+            self.stmt(create_series, &[points.clone(), num(now.floor())])?,
+            self.stmt(&count_new, &[points.clone(), bucket.clone()])?,
+            self.stmt(&upsert, &[points.clone(), bucket])?,
+            self.stmt(&trim, &[points.clone(), cap.clone()])?,
+            self.stmt(&settle, &[points, cap])?,
+        ])
+        .await?;
+        Ok(())
+    }
+
+    /// Every series of a chart, with the settings that apply to it.
+    pub async fn series_of(&self, chart: &str, cfg: &Config) -> Result<Vec<SeriesRow>> {
+        self.all(
+            "SELECT s.id, s.chart, s.labels, s.n_buckets,
+                    COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public
+             FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
+             WHERE s.chart = ?1 ORDER BY s.labels",
+            &[text(chart), num(cfg.bucket_seconds)],
+        )
+        .await
+    }
+
+    pub async fn chart_settings(&self, chart: &str) -> Result<Option<ChartSettings>> {
+        let mut rows = self
+            .all(
+                "SELECT bucket_seconds, public FROM charts WHERE name = ?1",
+                &[text(chart)],
+            )
+            .await?;
+        Ok(rows.pop())
+    }
+
+    /// The newest `limit` buckets of a series in [from, to), ascending. Rows read equal rows
+    /// returned: the primary key orders them.
+    pub async fn buckets(
+        &self,
+        series_id: f64,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<Bucket>> {
+        let mut rows: Vec<Bucket> = self
+            .all(
+                "SELECT ts, count, sum, min, max, last, last_ts FROM buckets
+                 WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts DESC LIMIT ?4",
+                &[
+                    num(series_id),
+                    num(from as f64),
+                    num(to as f64),
+                    num(limit as f64),
+                ],
+            )
+            .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Every series, optionally only charts starting with `prefix`, with first and newest bucket.
+    /// Reads three index rows per series, whatever a series holds.
+    pub async fn list(&self, prefix: Option<&str>, cfg: &Config) -> Result<Vec<ListRow>> {
+        let prefix = prefix.unwrap_or("");
+        self.all(
+            "SELECT s.chart, s.labels, s.n_buckets,
+                    COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public,
+                    (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id) AS first_ts,
+                    (SELECT json_array(b.ts, b.last, b.last_ts) FROM buckets AS b
+                       WHERE b.series_id = s.id ORDER BY b.ts DESC LIMIT 1) AS newest
+             FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
+             WHERE substr(s.chart, 1, length(?1)) = ?1
+             ORDER BY s.chart, s.labels",
+            &[text(prefix), num(cfg.bucket_seconds)],
+        )
+        .await
+    }
+
+    /// Saves a chart's settings; `None` leaves a setting as it is.
+    pub async fn save_chart_settings(
+        &self,
+        chart: &str,
+        bucket_seconds: Option<u32>,
+        public: Option<bool>,
+        now: f64,
+    ) -> Result<()> {
+        let bs = bucket_seconds.map(num).unwrap_or(JsValue::NULL);
+        let public = public.map(|p| num(u8::from(p))).unwrap_or(JsValue::NULL);
+        self.batch(vec![self.stmt(
+            "INSERT INTO charts (name, bucket_seconds, public, updated_at)
+             VALUES (?1, ?2, COALESCE(?3, 0), ?4)
+             ON CONFLICT (name) DO UPDATE SET
+               bucket_seconds = COALESCE(?2, bucket_seconds),
+               public = COALESCE(?3, public),
+               updated_at = ?4",
+            &[text(chart), bs, public, num(now.floor())],
+        )?])
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces every bucket of a series with `buckets` (a coarser rollup of them), atomically.
+    pub async fn rebucket(
+        &self,
+        rewrites: &[(f64, Vec<Bucket>)],
+        chart: &str,
+        bucket_seconds: u32,
+        now: f64,
+    ) -> Result<()> {
+        let mut stmts = Vec::new();
+        for (series_id, buckets) in rewrites {
+            let rows = serde_json::to_string(buckets).map_err(|_| ApiError::internal())?;
+            stmts.push(self.stmt(
+                "DELETE FROM buckets WHERE series_id = ?1",
+                &[num(*series_id)],
+            )?);
+            stmts.push(self.stmt(
+                "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
+                 SELECT ?1, j.value ->> 'ts', j.value ->> 'count', j.value ->> 'sum', j.value ->> 'min',
+                        j.value ->> 'max', j.value ->> 'last', j.value ->> 'last_ts'
+                 FROM json_each(?2) AS j",
+                &[num(*series_id), text(&rows)],
+            )?);
+            stmts.push(self.stmt(
+                "UPDATE series SET n_buckets = ?2 WHERE id = ?1",
+                &[num(*series_id), num(buckets.len() as f64)],
+            )?);
+        }
+        stmts.push(self.stmt(
+            "INSERT INTO charts (name, bucket_seconds, public, updated_at) VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT (name) DO UPDATE SET bucket_seconds = ?2, updated_at = ?3",
+            &[text(chart), num(bucket_seconds), num(now.floor())],
+        )?);
+        self.batch(stmts).await?;
+        Ok(())
+    }
+
+    /// Deletes a chart's buckets, series and settings. Returns (buckets, series, settings) deleted.
+    pub async fn delete_chart(&self, chart: &str) -> Result<(usize, usize, usize)> {
+        let c = text(chart);
+        let r = self
+            .batch(vec![
+                self.stmt(
+                    "DELETE FROM buckets WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
+                    &[c.clone()],
+                )?,
+                self.stmt("DELETE FROM series WHERE chart = ?1", &[c.clone()])?,
+                self.stmt("DELETE FROM charts WHERE name = ?1", &[c])?,
+            ])
+            .await?;
+        Ok((
+            Self::changes(r.first()),
+            Self::changes(r.get(1)),
+            Self::changes(r.get(2)),
+        ))
+    }
+
+    /// Deletes up to `chunk` buckets older than `cutoff`, keeps the counters exact, and drops
+    /// series left empty, all in one transaction. Returns (buckets deleted, series dropped).
+    pub async fn retention_chunk(&self, cutoff: i64, chunk: u32) -> Result<(usize, usize)> {
+        // The same victims in both statements: same data, same plan, inside one transaction.
+        let victims = "SELECT b.series_id AS sid, b.ts FROM series AS s
+            JOIN buckets AS b ON b.series_id = s.id AND b.ts < ?1 LIMIT ?2";
+        let args = [num(cutoff as f64), num(chunk)];
+        let r = self
+            .batch(vec![
+                self.stmt(
+                    &format!(
+                        "WITH v AS ({victims})
+                         UPDATE series SET n_buckets = n_buckets - gone.n
+                         FROM (SELECT sid, COUNT(*) AS n FROM v GROUP BY sid) AS gone
+                         WHERE series.id = gone.sid"
+                    ),
+                    &args,
+                )?,
+                self.stmt(
+                    &format!("DELETE FROM buckets WHERE (series_id, ts) IN ({victims})"),
+                    &args,
+                )?,
+                self.stmt("DELETE FROM series WHERE n_buckets <= 0", &[])?,
+            ])
+            .await?;
+        Ok((Self::changes(r.get(1)), Self::changes(r.get(2))))
+    }
+
+    pub async fn key(&self, id: &str) -> Result<Option<KeyRow>> {
+        let mut rows = self
+            .all(
+                "SELECT id, hash, scope, prefix, name, created_at FROM api_keys WHERE id = ?1",
+                &[text(id)],
+            )
+            .await?;
+        Ok(rows.pop())
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyRow>> {
+        self.all(
+            "SELECT id, hash, scope, prefix, name, created_at FROM api_keys ORDER BY created_at, id",
+            &[],
+        )
+        .await
+    }
+
+    pub async fn create_key(
+        &self,
+        id: &str,
+        hash: &str,
+        scope: Scope,
+        prefix: Option<&str>,
+        name: &str,
+        now: f64,
+    ) -> Result<()> {
+        self.batch(vec![self.stmt(
+            "INSERT INTO api_keys (id, hash, scope, prefix, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                text(id),
+                text(hash),
+                text(scope.as_str()),
+                prefix.map(text).unwrap_or(JsValue::NULL),
+                text(name),
+                num(now.floor()),
+            ],
+        )?])
+        .await?;
+        Ok(())
+    }
+
+    /// Returns whether a key was there to delete.
+    pub async fn delete_key(&self, id: &str) -> Result<bool> {
+        let r = self
+            .batch(vec![
+                self.stmt("DELETE FROM api_keys WHERE id = ?1", &[text(id)])?
+            ])
+            .await?;
+        Ok(Self::changes(r.first()) > 0)
+    }
+}

@@ -1,0 +1,50 @@
+//! Where results become HTTP responses: JSON bodies, the one error shape, security headers and the
+//! Server-Timing header that reports what D1 cost.
+
+use crate::core::error::ApiError;
+use crate::platform::db::Cost;
+use serde::Serialize;
+use worker::{Headers, Response};
+
+/// Pages other sites may frame (embeds, images) say so themselves; everything else refuses.
+pub const NO_FRAMING: &str = "frame-ancestors 'none'";
+
+fn headers(content_type: &str) -> Headers {
+    let h = Headers::new();
+    // Setting fixed, valid header names and values cannot fail; nothing to handle.
+    let _ = h.set("Content-Type", content_type);
+    let _ = h.set("X-Content-Type-Options", "nosniff");
+    let _ = h.set("Content-Security-Policy", NO_FRAMING);
+    let _ = h.set("Cache-Control", "no-store");
+    h
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
+    match serde_json::to_string(body) {
+        Ok(s) => text(status, "application/json; charset=utf-8", s),
+        Err(_) => error(&ApiError::internal()),
+    }
+}
+
+pub fn text(status: u16, content_type: &str, body: String) -> Response {
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers(content_type))
+        .fixed(body.into_bytes())
+}
+
+pub fn error(e: &ApiError) -> Response {
+    text(e.status, "application/json; charset=utf-8", e.to_json())
+}
+
+/// `d1;dur=<ms>;desc="read=<rows> written=<rows>"`, from D1's own result meta.
+pub fn with_cost(resp: Response, cost: Cost) -> Response {
+    if cost.calls > 0 {
+        let value = format!(
+            "d1;dur={:.1};desc=\"read={} written={} calls={}\"",
+            cost.ms, cost.rows_read, cost.rows_written, cost.calls
+        );
+        let _ = resp.headers().set("Server-Timing", &value);
+    }
+    resp
+}

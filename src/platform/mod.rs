@@ -1,0 +1,551 @@
+//! The Worker: entry points, one handler per route, the one place that turns a key into a caller,
+//! and the scheduled retention run. Domain decisions are made in `core`; this layer moves data.
+
+mod db;
+mod http;
+
+use crate::core::bucket::rollup;
+use crate::core::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
+use crate::core::error::ApiError;
+use crate::core::ingest::{too_large_body, Batch};
+use crate::core::keys::{
+    hash_secret, key_id, presented_key, secrets_match, Action, Caller, NewKey, Scope,
+    KEY_RANDOM_BYTES,
+};
+use crate::core::names::{ChartName, Labels};
+use crate::core::query::{answer, QueryParams};
+use crate::core::route::Route;
+use db::Db;
+use serde_json::{json, Value as Json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// How long a verified key is trusted without asking D1 again. A revoked key stops working at
+/// once in the isolate that revoked it and within this time everywhere else.
+const KEY_CACHE_MS: f64 = 30_000.0;
+/// Retention deletes at most this many buckets per statement, and this many chunks per run.
+const RETENTION_CHUNK: u32 = 1000;
+const RETENTION_MAX_CHUNKS: u32 = 200;
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    Ok(handle(&mut req, &env).await)
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match retention(&env).await {
+        Ok(summary) => worker::console_log!("retention ({}): {summary}", event.cron()),
+        Err(e) => worker::console_error!("retention ({}) failed: {e}", event.cron()),
+    }
+}
+
+fn now_secs() -> f64 {
+    worker::js_sys::Date::now() / 1000.0
+}
+
+/// Reads a `[vars]` entry as text, whether wrangler.toml wrote it as a string or a number.
+fn env_text(env: &Env, name: &str) -> Option<String> {
+    let v = worker::js_sys::Reflect::get(env, &name.into()).ok()?;
+    v.as_string().or_else(|| v.as_f64().map(|n| n.to_string()))
+}
+
+fn load(env: &Env) -> Result<(Config, Db)> {
+    let cfg = Config::load(|name| env_text(env, name)).map_err(|msg| {
+        worker::console_error!("configuration: {msg}");
+        ApiError::new(500, "bad_configuration", msg)
+    })?;
+    let d1 = env.d1("DB").map_err(|e| {
+        worker::console_error!("the D1 binding DB is missing: {e}");
+        ApiError::new(
+            500,
+            "bad_configuration",
+            "the D1 binding DB is missing from wrangler.toml",
+        )
+    })?;
+    Ok((cfg, Db::new(d1)))
+}
+
+async fn handle(req: &mut Request, env: &Env) -> Response {
+    let route = match Route::parse(&req.method().to_string(), &req.path()) {
+        Ok(Some(route)) => route,
+        Ok(None) => return http::error(&ApiError::not_found(format!("nothing at {}", req.path()))),
+        Err(e) => return http::error(&e),
+    };
+    if route == Route::Health {
+        return http::json(200, &json!({"ok": true}));
+    }
+    let (cfg, db) = match load(env) {
+        Ok(loaded) => loaded,
+        Err(e) => return http::error(&e),
+    };
+    let resp = match dispatch(route, req, env, &db, &cfg).await {
+        Ok(resp) => resp,
+        Err(e) => http::error(&e),
+    };
+    http::with_cost(resp, db.cost())
+}
+
+async fn dispatch(
+    route: Route,
+    req: &mut Request,
+    env: &Env,
+    db: &Db,
+    cfg: &Config,
+) -> Result<Response> {
+    let now = now_secs();
+    match route {
+        Route::Health => Ok(http::json(200, &json!({"ok": true}))),
+        Route::Ingest => ingest(req, env, db, cfg, now).await,
+        Route::ListCharts => list_charts(req, env, db, cfg).await,
+        Route::GetChart(chart) => get_chart(&chart, req, env, db, cfg, now).await,
+        Route::ConfigureChart(chart) => configure_chart(&chart, req, env, db, cfg, now).await,
+        Route::DeleteChart(chart) => {
+            caller(req, env, db, now)
+                .await?
+                .may(Action::DeleteChart(&chart), false)?;
+            let (buckets, series, settings) = db.delete_chart(chart.as_str()).await?;
+            if buckets + series + settings == 0 {
+                return Err(chart_not_found(&chart));
+            }
+            Ok(http::json(
+                200,
+                &json!({"ok": true, "deleted": {"buckets": buckets, "series": series}}),
+            ))
+        }
+        Route::CreateKey => create_key(req, env, db, now).await,
+        Route::ListKeys => {
+            admin(req, env, db, now).await?;
+            let keys: Vec<Json> = db
+                .keys()
+                .await?
+                .into_iter()
+                .map(|k| json!({"id": k.id, "scope": k.scope, "charts": k.prefix, "name": k.name, "created_at": k.created_at}))
+                .collect();
+            Ok(http::json(200, &json!({"keys": keys})))
+        }
+        Route::DeleteKey(id) => {
+            admin(req, env, db, now).await?;
+            KEY_CACHE.with(|c| c.borrow_mut().remove(&id));
+            if !db.delete_key(&id).await? {
+                return Err(ApiError::not_found(format!("no key with id {id:?}")));
+            }
+            Ok(http::json(200, &json!({"ok": true})))
+        }
+    }
+}
+
+fn chart_not_found(chart: &ChartName) -> ApiError {
+    ApiError::new(
+        404,
+        "chart_not_found",
+        format!("no chart named {:?}", chart.as_str()),
+    )
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    hash: String,
+    scope: Scope,
+    prefix: Option<String>,
+    fetched_ms: f64,
+}
+
+thread_local! {
+    static KEY_CACHE: RefCell<HashMap<String, CachedKey>> = RefCell::new(HashMap::new());
+}
+
+fn admin_token(env: &Env) -> Option<String> {
+    env_text(env, "ADMIN_TOKEN").filter(|t| !t.trim().is_empty())
+}
+
+/// The one place a presented key becomes a caller: the admin token, a stored key, or nobody.
+async fn caller(req: &Request, env: &Env, db: &Db, now: f64) -> Result<Caller> {
+    let headers = req.headers();
+    let presented = presented_key(
+        headers.get("X-API-Key").ok().flatten().as_deref(),
+        headers.get("Authorization").ok().flatten().as_deref(),
+    );
+    let Some(presented) = presented else {
+        return Ok(Caller::Anonymous);
+    };
+    if let Some(token) = admin_token(env) {
+        if secrets_match(&presented, &hash_secret(&token)) {
+            return Ok(Caller::AdminToken);
+        }
+    }
+    let id = key_id(&presented).ok_or_else(ApiError::unauthorized)?;
+    let now_ms = now * 1000.0;
+    let cached = KEY_CACHE.with(|c| {
+        c.borrow()
+            .get(id)
+            .filter(|k| now_ms - k.fetched_ms < KEY_CACHE_MS)
+            .cloned()
+    });
+    let key = match cached {
+        Some(k) => k,
+        None => {
+            let row = db.key(id).await?.ok_or_else(ApiError::unauthorized)?;
+            let k = CachedKey {
+                hash: row.hash,
+                scope: Scope::parse(&row.scope).map_err(|_| ApiError::internal())?,
+                prefix: row.prefix,
+                fetched_ms: now_ms,
+            };
+            KEY_CACHE.with(|c| c.borrow_mut().insert(id.to_string(), k.clone()));
+            k
+        }
+    };
+    if !secrets_match(&presented, &key.hash) {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(Caller::Key {
+        id: id.to_string(),
+        scope: key.scope,
+        prefix: key.prefix,
+    })
+}
+
+/// Key management is off unless an ADMIN_TOKEN secret is set.
+async fn admin(req: &Request, env: &Env, db: &Db, now: f64) -> Result<()> {
+    if admin_token(env).is_none() {
+        return Err(ApiError::new(
+            403,
+            "admin_disabled",
+            "key management is off: set the ADMIN_TOKEN secret (wrangler secret put ADMIN_TOKEN)",
+        ));
+    }
+    caller(req, env, db, now)
+        .await?
+        .may(Action::ManageKeys, false)
+}
+
+async fn read_body(req: &mut Request) -> Result<Vec<u8>> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
+        return Err(too_large_body());
+    }
+    let body = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::bad_request("invalid_body", "the body could not be read"))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large_body());
+    }
+    Ok(body)
+}
+
+/// Reads a small JSON object body (settings, new keys), with a clear error for anything else.
+async fn read_object(req: &mut Request) -> Result<serde_json::Map<String, Json>> {
+    let body = read_body(req).await?;
+    match serde_json::from_slice::<Json>(&body) {
+        Ok(Json::Object(o)) => Ok(o),
+        _ => Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+async fn ingest(req: &mut Request, env: &Env, db: &Db, cfg: &Config, now: f64) -> Result<Response> {
+    let caller = caller(req, env, db, now).await?;
+    if caller == Caller::Anonymous {
+        return Err(ApiError::unauthorized());
+    }
+    // curl -d sends a form content type; the body is read as JSON whatever the header says.
+    let body = read_body(req).await?;
+    let batch = Batch::parse(&body, cfg, now)?;
+    for s in &batch.series {
+        caller.may(Action::Ingest(&s.chart), false)?;
+    }
+    db.ingest(&batch, cfg, now).await?;
+    Ok(http::json(200, &json!({"ok": true, "accepted": batch.len})))
+}
+
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.url()
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+async fn list_charts(req: &Request, env: &Env, db: &Db, cfg: &Config) -> Result<Response> {
+    let caller = caller(req, env, db, now_secs()).await?;
+    let public_only = caller == Caller::Anonymous;
+    if !public_only {
+        caller.may(Action::ListCharts, false)?;
+    }
+    let rows = db.list(caller.visible_prefix(), cfg).await?;
+    let charts: Vec<Json> = rows
+        .into_iter()
+        .filter(|r| !public_only || r.public != 0)
+        .map(|r| {
+            let newest: Option<(i64, f64, f64)> = r
+                .newest
+                .as_deref()
+                .and_then(|n| serde_json::from_str(n).ok());
+            json!({
+                "chart": r.chart,
+                "labels": Labels::from_canonical(&r.labels).as_map(),
+                "bucket_seconds": r.bucket_seconds,
+                "points": r.n_buckets,
+                "first_ts": r.first_ts,
+                "last_ts": newest.map(|n| n.2),
+                "last_value": newest.map(|n| n.1),
+                "public": r.public != 0,
+            })
+        })
+        .collect();
+    Ok(http::json(200, &json!({"charts": charts})))
+}
+
+async fn get_chart(
+    chart: &ChartName,
+    req: &Request,
+    env: &Env,
+    db: &Db,
+    cfg: &Config,
+    now: f64,
+) -> Result<Response> {
+    let caller = caller(req, env, db, now).await?;
+    let pairs = query_pairs(req);
+    let params = QueryParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)?;
+    let series = db.series_of(chart.as_str(), cfg).await?;
+    let public = series.first().is_some_and(|s| s.public != 0);
+    caller.may(Action::Read(chart), public)?;
+    let chosen = match &params.labels {
+        Some(labels) => {
+            let wanted = labels.canonical();
+            series.iter().find(|s| s.labels == wanted)
+        }
+        None => series
+            .iter()
+            .find(|s| s.labels == "{}")
+            .or(if series.len() == 1 {
+                series.first()
+            } else {
+                None
+            }),
+    };
+    let Some(s) = chosen else {
+        if series.is_empty() {
+            return Err(chart_not_found(chart));
+        }
+        if params.labels.is_some() {
+            return Err(ApiError::new(
+                404,
+                "series_not_found",
+                "this chart has no series with those labels",
+            ));
+        }
+        let sets: Vec<&str> = series.iter().map(|s| s.labels.as_str()).collect();
+        return Err(ApiError::bad_request(
+            "labels_required",
+            format!(
+                "this chart has several series; choose one with labels=..., one of {}",
+                sets.join(" ")
+            ),
+        ));
+    };
+    let step = params.step_for(s.bucket_seconds)?;
+    let (from, to) = params.bucket_range(step);
+    let per_step = (step / i64::from(s.bucket_seconds)).max(1) as usize;
+    let limit = (MAX_QUERY_POINTS + 1)
+        .saturating_mul(per_step)
+        .min(1_000_000);
+    let buckets = db.buckets(s.id, from, to, limit).await?;
+    let (points, truncated) = answer(&buckets, params.agg, step, s.bucket_seconds);
+    Ok(http::json(
+        200,
+        &json!({
+            "chart": s.chart,
+            "labels": Labels::from_canonical(&s.labels).as_map(),
+            "bucket_seconds": s.bucket_seconds,
+            "max_points": cfg.max_points,
+            "agg": params.agg.as_str(),
+            "step": step,
+            "from": from,
+            "to": to,
+            "truncated": truncated,
+            "points": points,
+        }),
+    ))
+}
+
+async fn configure_chart(
+    chart: &ChartName,
+    req: &mut Request,
+    env: &Env,
+    db: &Db,
+    cfg: &Config,
+    now: f64,
+) -> Result<Response> {
+    let caller = caller(req, env, db, now).await?;
+    caller.may(Action::ConfigureChart(chart), false)?;
+    let body = read_object(req).await?;
+    let mut bucket_seconds = None;
+    let mut public = None;
+    for (k, v) in &body {
+        match k.as_str() {
+            "bucket_seconds" => {
+                bucket_seconds = Some(
+                    v.as_u64()
+                        .filter(|n| (1..=86_400).contains(n))
+                        .map(|n| n as u32)
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                "invalid_bucket_seconds",
+                                "bucket_seconds must be a whole number of seconds from 1 to 86400",
+                            )
+                        })?,
+                )
+            }
+            "public" => {
+                public = Some(v.as_bool().ok_or_else(|| {
+                    ApiError::bad_request("invalid_public", "public must be true or false")
+                })?)
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "unknown_field",
+                    format!("unknown setting {other:?}; a chart has bucket_seconds and public"),
+                ))
+            }
+        }
+    }
+    if let Some(new) = bucket_seconds {
+        let series = db.series_of(chart.as_str(), cfg).await?;
+        let held: Vec<_> = series
+            .iter()
+            .filter(|s| s.n_buckets > 0 && s.bucket_seconds != new)
+            .collect();
+        if !held.is_empty() {
+            let old = held[0].bucket_seconds;
+            if new % old != 0 {
+                return Err(ApiError::new(
+                    409,
+                    "bucket_change_not_possible",
+                    format!(
+                        "this chart holds {old} s buckets; it can move to a multiple of {old} s (its buckets are merged), or to any size once deleted"
+                    ),
+                ));
+            }
+            let mut rewrites = Vec::new();
+            for s in held {
+                let buckets = db
+                    .buckets(s.id, 0, i64::MAX, s.n_buckets.max(1) as usize)
+                    .await?;
+                rewrites.push((s.id, rollup(&buckets, i64::from(new))));
+            }
+            db.rebucket(&rewrites, chart.as_str(), new, now).await?;
+        }
+    }
+    db.save_chart_settings(chart.as_str(), bucket_seconds, public, now)
+        .await?;
+    let saved = db.chart_settings(chart.as_str()).await?;
+    Ok(http::json(
+        200,
+        &json!({
+            "chart": chart.as_str(),
+            "bucket_seconds": saved.as_ref().and_then(|s| s.bucket_seconds).unwrap_or(cfg.bucket_seconds),
+            "public": saved.is_some_and(|s| s.public != 0),
+        }),
+    ))
+}
+
+async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<Response> {
+    admin(req, env, db, now).await?;
+    let body = read_object(req).await?;
+    if let Some(k) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "scope" | "charts" | "name"))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            format!("unknown field {k:?}; a key has scope, charts and name"),
+        ));
+    }
+    let scope = Scope::parse(body.get("scope").and_then(Json::as_str).ok_or_else(|| {
+        ApiError::bad_request("missing_field", "scope is missing: ingest, read or admin")
+    })?)?;
+    let prefix = match body.get("charts") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(p)) if p.is_empty() => None,
+        Some(Json::String(p)) if scope == Scope::Admin => return Err(ApiError::bad_request(
+            "invalid_charts",
+            format!(
+                "an admin key sees every chart; drop charts {p:?} or use the ingest or read scope"
+            ),
+        )),
+        Some(Json::String(p)) if p.chars().count() <= 128 => Some(p.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_charts",
+                "charts must be a chart-name prefix such as \"shop.\"",
+            ))
+        }
+    };
+    let name = match body.get("name") {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::String(n)) if n.chars().count() <= 100 => n.clone(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_name",
+                "name must be a string of at most 100 characters",
+            ))
+        }
+    };
+    let mut random = [0u8; KEY_RANDOM_BYTES];
+    getrandom::getrandom(&mut random).map_err(|e| {
+        worker::console_error!("no randomness for a new key: {e}");
+        ApiError::internal()
+    })?;
+    let key = NewKey::from_random(&random);
+    db.create_key(&key.id, &key.hash, scope, prefix.as_deref(), &name, now)
+        .await?;
+    Ok(http::json(
+        201,
+        &json!({
+            "id": key.id,
+            "key": key.secret,
+            "scope": scope.as_str(),
+            "charts": prefix,
+            "name": name,
+            "created_at": now.floor(),
+            "note": "the key is shown only this once; store it now",
+        }),
+    ))
+}
+
+/// Deletes buckets older than the retention, chunk by chunk, and says what it did.
+async fn retention(env: &Env) -> Result<String> {
+    let (cfg, db) = load(env)?;
+    let cutoff = now_secs().floor() as i64 - cfg.retention_seconds();
+    let (mut buckets, mut series, mut chunks) = (0, 0, 0);
+    loop {
+        let (b, s) = db.retention_chunk(cutoff, RETENTION_CHUNK).await?;
+        buckets += b;
+        series += s;
+        chunks += 1;
+        if b < RETENTION_CHUNK as usize || chunks >= RETENTION_MAX_CHUNKS {
+            break;
+        }
+    }
+    let cost = db.cost();
+    Ok(format!(
+        "deleted {buckets} buckets older than {cutoff} and {series} empty series in {chunks} chunks (D1 rows read {}, written {})",
+        cost.rows_read, cost.rows_written
+    ))
+}
