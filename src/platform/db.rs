@@ -347,9 +347,9 @@ impl Db {
             .batch(vec![
                 self.stmt(
                     "DELETE FROM buckets WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
-                    &[c.clone()],
+                    std::slice::from_ref(&c),
                 )?,
-                self.stmt("DELETE FROM series WHERE chart = ?1", &[c.clone()])?,
+                self.stmt("DELETE FROM series WHERE chart = ?1", std::slice::from_ref(&c))?,
                 self.stmt("DELETE FROM charts WHERE name = ?1", &[c])?,
             ])
             .await?;

@@ -75,7 +75,7 @@ fn load(env: &Env) -> Result<(Config, Db)> {
 }
 
 async fn handle(req: &mut Request, env: &Env) -> Response {
-    let route = match Route::parse(&req.method().to_string(), &req.path()) {
+    let route = match Route::parse(req.method().as_ref(), &req.path()) {
         Ok(Some(route)) => route,
         Ok(None) => return http::error(&ApiError::not_found(format!("nothing at {}", req.path()))),
         Err(e) => return http::error(&e),
@@ -483,12 +483,14 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
     let prefix = match body.get("charts") {
         None | Some(Json::Null) => None,
         Some(Json::String(p)) if p.is_empty() => None,
-        Some(Json::String(p)) if scope == Scope::Admin => return Err(ApiError::bad_request(
-            "invalid_charts",
-            format!(
+        Some(Json::String(p)) if scope == Scope::Admin => {
+            return Err(ApiError::bad_request(
+                "invalid_charts",
+                format!(
                 "an admin key sees every chart; drop charts {p:?} or use the ingest or read scope"
             ),
-        )),
+            ))
+        }
         Some(Json::String(p)) if p.chars().count() <= 128 => Some(p.clone()),
         Some(_) => {
             return Err(ApiError::bad_request(

@@ -1,0 +1,181 @@
+// Storage: per-chart bucket sizes, trimming to the newest MAX_POINTS buckets at a constant D1
+// cost, retention by the scheduled handler, and strict configuration.
+import { test, describe, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, nowSecs } from "./helpers.mjs";
+
+const started = [];
+async function worker(opts) {
+  const c = await startWorker(opts);
+  started.push(c);
+  return c;
+}
+after(() => Promise.all(started.map((c) => c.dispose())));
+
+const minute = (secsAgo) => Math.floor((nowSecs() - secsAgo) / 60) * 60;
+
+/** `n` one-minute buckets ending a few minutes ago, sent in batches of 500. */
+async function fill(c, chart, n) {
+  const start = minute(n * 60 + 600);
+  for (let i = 0; i < n; i += 500) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + 500); j++) batch.push({ chart, value: j, ts: start + j * 60 });
+    const r = await c.ingest(batch);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  return start;
+}
+
+describe("trimming", () => {
+  test("1,500 buckets into one chart leave exactly the newest 1,000", async () => {
+    const c = await worker();
+    const start = await fill(c, "trim", 1500);
+    const r = await c.get("/api/v1/charts/trim?from=30h");
+    assert.equal(r.body.points.length, 1000);
+    assert.equal(r.body.points[0].ts, start + 500 * 60);
+    assert.equal(r.body.points[0].value, 500);
+    assert.equal(r.body.points.at(-1).value, 1499);
+    const { results } = await c.db.prepare("SELECT COUNT(*) AS n FROM buckets").all();
+    assert.equal(results[0].n, 1000);
+    const list = (await c.get("/api/v1/charts")).body.charts;
+    assert.equal(list[0].points, 1000);
+  });
+
+  test("a point older than everything a full series keeps is not kept", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "5" } });
+    const start = await fill(c, "full", 5);
+    await c.ingest({ chart: "full", value: -1, ts: start - 3600 });
+    const p = (await c.get("/api/v1/charts/full")).body.points;
+    assert.deepEqual(p.map((x) => x.value), [0, 1, 2, 3, 4]);
+  });
+
+  test("rows read and written per ingest are the same with 10 and with 1,000 points stored", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "5000" } });
+    await fill(c, "small", 10);
+    await fill(c, "large", 1000);
+    const cost = async (chart, ts) => (await c.ingest({ chart, value: 1, ts })).cost;
+    // Into an existing bucket, then into a new one.
+    const existing = minute(700);
+    assert.deepEqual(await cost("small", existing), await cost("large", existing));
+    const fresh = minute(60);
+    assert.deepEqual(await cost("small", fresh), await cost("large", fresh));
+  });
+
+  test("at the cap, adding a bucket costs the same with 10 and with 1,000 points stored", async () => {
+    const small = await worker({ vars: { MAX_POINTS: "10" } });
+    const large = await worker({ vars: { MAX_POINTS: "1000" } });
+    await fill(small, "c", 10);
+    await fill(large, "c", 1000);
+    const a = (await small.ingest({ chart: "c", value: 1, ts: minute(60) })).cost;
+    const b = (await large.ingest({ chart: "c", value: 1, ts: minute(60) })).cost;
+    assert.deepEqual(a, b);
+  });
+});
+
+describe("bucket size per chart", () => {
+  test("a chart set to 3600 s buckets puts an hour of points into one bucket", async () => {
+    const c = await worker();
+    const r = await c.send("PUT", "/api/v1/charts/hourly", { bucket_seconds: 3600 });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { chart: "hourly", bucket_seconds: 3600, public: false });
+    const hour = Math.floor((nowSecs() - 7200) / 3600) * 3600;
+    await c.ingest([0, 600, 1800, 3599].map((o, i) => ({ chart: "hourly", value: i, ts: hour + o })));
+    const q = await c.get("/api/v1/charts/hourly?agg=count");
+    assert.equal(q.body.bucket_seconds, 3600);
+    assert.deepEqual(q.body.points.map((p) => [p.ts, p.value]), [[hour, 4]]);
+  });
+
+  test("moving a chart with data to a coarser bucket merges its buckets", async () => {
+    const c = await worker();
+    const hour = Math.floor((nowSecs() - 7200) / 3600) * 3600;
+    await c.ingest(Array.from({ length: 60 }, (_, i) => ({ chart: "merge", value: i, ts: hour + i * 60 })));
+    const r = await c.send("PUT", "/api/v1/charts/merge", { bucket_seconds: 3600 });
+    assert.equal(r.status, 200);
+    const p = (await c.get("/api/v1/charts/merge")).body.points;
+    assert.equal(p.length, 1);
+    assert.deepEqual([p[0].count, p[0].min, p[0].max, p[0].last], [60, 0, 59, 59]);
+    assert.equal((await c.get("/api/v1/charts")).body.charts[0].points, 1);
+  });
+
+  test("a bucket size that does not divide evenly is refused for a chart with data", async () => {
+    const c = await worker();
+    await c.ingest({ chart: "odd", value: 1 });
+    const r = await c.send("PUT", "/api/v1/charts/odd", { bucket_seconds: 90 });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, "bucket_change_not_possible");
+  });
+
+  test("bad settings are clear errors", async () => {
+    const c = await worker();
+    assert.equal((await c.send("PUT", "/api/v1/charts/x", { bucket_seconds: 0 })).body.error.code, "invalid_bucket_seconds");
+    assert.equal((await c.send("PUT", "/api/v1/charts/x", { bucket: 60 })).body.error.code, "unknown_field");
+    assert.equal((await c.send("PUT", "/api/v1/charts/x", [1])).body.error.code, "invalid_json");
+  });
+});
+
+describe("retention", () => {
+  async function seedOld(c) {
+    // Written straight into D1: the API refuses points older than retention.
+    const old = nowSecs() - 200 * 3600;
+    await c.ingest({ chart: "mixed", value: 1 });
+    const ids = (await c.db.prepare("SELECT id FROM series WHERE chart = 'mixed'").all()).results;
+    await c.db.prepare("INSERT INTO series (chart, labels, n_buckets, created_at) VALUES ('gone', '{}', 1500, 0)").run();
+    const gone = (await c.db.prepare("SELECT id FROM series WHERE chart = 'gone'").all()).results[0].id;
+    const rows = [];
+    for (let i = 0; i < 1500; i++) rows.push([gone, old - i * 60]);
+    for (let i = 0; i < 20; i++) rows.push([ids[0].id, old - i * 60]);
+    await c.db
+      .prepare(
+        `INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
+         SELECT value ->> 0, value ->> 1, 1, 1, 1, 1, 1, value ->> 1 FROM json_each(?1)`,
+      )
+      .bind(JSON.stringify(rows))
+      .run();
+    await c.db.prepare("UPDATE series SET n_buckets = n_buckets + 20 WHERE chart = 'mixed'").run();
+  }
+
+  test("the scheduled run deletes buckets older than RETENTION_HOURS and drops series left empty", async () => {
+    const c = await worker();
+    await seedOld(c);
+    await c.scheduled();
+    const { results } = await c.db.prepare("SELECT s.chart, s.n_buckets, (SELECT COUNT(*) FROM buckets b WHERE b.series_id = s.id) AS real FROM series s").all();
+    assert.deepEqual(results, [{ chart: "mixed", n_buckets: 1, real: 1 }]);
+    const list = (await c.get("/api/v1/charts")).body.charts.map((s) => s.chart);
+    assert.deepEqual(list, ["mixed"]);
+  });
+
+  test("running retention twice is safe", async () => {
+    const c = await worker();
+    await seedOld(c);
+    await c.scheduled();
+    await c.scheduled();
+    const p = (await c.get("/api/v1/charts/mixed")).body.points;
+    assert.equal(p.length, 1);
+    assert.equal((await c.get("/api/v1/charts")).body.charts[0].points, 1);
+  });
+
+  test("trimming stays exact after retention has run", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "21" } });
+    await seedOld(c);
+    await c.scheduled();
+    await fill(c, "mixed", 30);
+    const p = (await c.get("/api/v1/charts/mixed?from=2d")).body.points;
+    assert.equal(p.length, 21);
+  });
+});
+
+describe("configuration", () => {
+  test("a bad value in [vars] is a clear 500 naming the variable, not a silent default", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "lots" } });
+    const r = await c.ingest({ chart: "a", value: 1 });
+    assert.equal(r.status, 500);
+    assert.equal(r.body.error.code, "bad_configuration");
+    assert.match(r.body.error.message, /MAX_POINTS/);
+  });
+
+  test("MAX_VALUE is settable", async () => {
+    const c = await worker({ vars: { MAX_VALUE: "10" } });
+    assert.equal((await c.ingest({ chart: "a", value: 11 })).body.error.code, "value_out_of_range");
+    assert.equal((await c.ingest({ chart: "a", value: 10 })).status, 200);
+  });
+});
