@@ -1,0 +1,253 @@
+// npm run bench: pushplot (wrangler dev, release build, fresh local D1) and the Prometheus
+// Pushgateway side by side, loaded by the same generator with the same settings. Writes
+// bench/results.json and prints a Markdown table. `--smoke` runs every workload for a moment,
+// writes to a temporary file, and is what `npm test` runs so that this script cannot rot.
+import autocannon from "autocannon";
+import { spawn, execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, statSync, existsSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { tmpdir, cpus, totalmem } from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const smoke = process.argv.includes("--smoke");
+const DURATION = smoke ? 0.3 : 8; // seconds per workload
+const CONNECTIONS = 16;
+const TOKEN = "bench-admin-token";
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+const groups = [];
+const temps = [];
+
+function stopAll() {
+  for (const pid of groups.splice(0)) {
+    try {
+      process.kill(-pid, "SIGTERM");
+    } catch {}
+  }
+  for (const t of temps.splice(0)) rmSync(t, { recursive: true, force: true });
+}
+process.on("exit", stopAll);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, () => {
+    stopAll();
+    process.exit(130);
+  });
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Starts a server in its own process group and waits for `readyUrl` to answer 200. */
+async function startServer(cmd, args, readyUrl) {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: "ignore" });
+  groups.push(child.pid);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(readyUrl)).status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${cmd} did not answer ${readyUrl} within 60 s`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return performance.now() - t0;
+}
+
+function pushgatewayBinary() {
+  const bin = "/usr/bin/prometheus-pushgateway";
+  if (existsSync(bin)) return bin;
+  console.error("bench: installing prometheus-pushgateway from Debian's packages");
+  spawnSync("apt-get", ["update", "-qq"], { stdio: "ignore" });
+  const r = spawnSync("apt-get", ["install", "-y", "-qq", "prometheus-pushgateway"], { stdio: "ignore" });
+  return r.status === 0 && existsSync(bin) ? bin : null;
+}
+
+async function load(name, opts) {
+  // In smoke mode a fixed number of requests, so that slow workloads still complete some.
+  const length = smoke ? { amount: CONNECTIONS * 2 } : { duration: DURATION };
+  const r = await autocannon({ connections: CONNECTIONS, ...length, ...opts });
+  const ok = r["2xx"];
+  const bad = r.non2xx + r.errors + r.timeouts;
+  if (ok === 0 || bad > ok * 0.01) {
+    throw new Error(`${name}: ${ok} ok, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  }
+  const seconds = r.duration;
+  return {
+    requests_per_s: Math.round(ok / seconds),
+    points_per_s: Math.round((ok * (opts.pointsPerRequest ?? 1)) / seconds),
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    requests: ok,
+    errors: bad,
+  };
+}
+
+const api = (base) => ({
+  async call(p, init = {}) {
+    const res = await fetch(base + p, { ...init, headers: { "X-API-Key": TOKEN, ...(init.headers || {}) } });
+    const h = res.headers.get("Server-Timing") || "";
+    const m = /read=(\d+) written=(\d+)/.exec(h);
+    const body = await res.json();
+    if (!res.ok) throw new Error(`${p}: ${res.status} ${JSON.stringify(body)}`);
+    return { body, read: m ? Number(m[1]) : null, written: m ? Number(m[2]) : null };
+  },
+  ingest(points) {
+    return this.call("/api/v1/ingest", { method: "POST", body: JSON.stringify(points) });
+  },
+});
+
+const nowSecs = () => Math.floor(Date.now() / 1000);
+
+/** Fills `chart` with `n` one-minute buckets ending now, 1,000 points per request. */
+async function seed(p, chart, n) {
+  const start = Math.floor(nowSecs() / 60) * 60 - (n - 1) * 60;
+  for (let i = 0; i < n; i += 1000) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + 1000); j++) batch.push({ chart, value: j % 97, ts: start + j * 60 });
+    await p.ingest(batch);
+  }
+}
+
+function batchBody(n) {
+  return JSON.stringify(Array.from({ length: n }, (_, i) => ({ chart: `bench.batch${i % 10}`, value: i })));
+}
+
+function promBody(n) {
+  let s = "";
+  for (let i = 0; i < n; i++) s += `bench_metric_${i} ${i}\n`;
+  return s;
+}
+
+async function main() {
+  if (!smoke) {
+    console.error("bench: building the release wasm");
+    execFileSync("bash", [".ci/build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  }
+  const wasm = readFileSync(path.join(root, "build/index_bg.wasm"));
+  const size = { wasm_raw_bytes: wasm.length, wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length };
+
+  // pushplot: a fresh local D1, room for 7 days of one-minute buckets in one series.
+  const state = mkdtempSync(path.join(tmpdir(), "pushplot-bench-"));
+  temps.push(state);
+  const wrangler = path.join(root, "node_modules/.bin/wrangler");
+  execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", state, "--file=schema.sql"], { cwd: root, env, stdio: "ignore" });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const startMs = await startServer(
+    wrangler,
+    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false",
+      "--var", `ADMIN_TOKEN:${TOKEN}`, "--var", "MAX_POINTS:20000"],
+    `${base}/api/v1/health`,
+  );
+  const p = api(base);
+  const headers = { "X-API-Key": TOKEN };
+  const results = { date: new Date().toISOString(), smoke, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
+    settings: { connections: CONNECTIONS, duration_s: DURATION, generator: "autocannon 9 (in one Node process)" }, size: { ...size, start_to_first_200_ms: Math.round(startMs) }, pushplot: {}, pushgateway: {}, d1: {} };
+
+  // D1 cost, measured on single requests before any load.
+  await seed(p, "cost.small", 10);
+  await seed(p, "cost.large", 1000);
+  const nowTs = nowSecs();
+  for (const chart of ["cost.small", "cost.large"]) {
+    const n = chart === "cost.small" ? 10 : 1000;
+    const existing = await p.ingest({ chart, value: 1, ts: nowTs });
+    results.d1[`single_ingest_existing_bucket_${n}_stored`] = { read: existing.read, written: existing.written };
+  }
+  for (const n of [100, 1000]) {
+    const r = await p.ingest(Array.from({ length: n }, (_, i) => ({ chart: `cost.batch${i % 10}`, value: i })));
+    results.d1[`batch_${n}_points_10_series`] = { read: r.read, written: r.written, written_per_point: r.written / n };
+  }
+  await seed(p, "query.1000", 1000);
+  await seed(p, "query.week", 7 * 24 * 60);
+  const q1 = await p.call("/api/v1/charts/query.1000?from=2d");
+  results.d1.query_1000_points = { read: q1.read, points: q1.body.points.length };
+  const q2 = await p.call("/api/v1/charts/query.week?step=1h");
+  results.d1.query_7d_minutes_as_hours = { read: q2.read, points: q2.body.points.length };
+
+  // Load: the same generator and settings for both services.
+  results.pushplot.health_no_d1 = await load("health", { url: `${base}/api/v1/health` });
+  results.pushplot.single = await load("single", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: '{"chart":"bench.single","value":42}' });
+  results.pushplot.batch_100 = await load("batch 100", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(100), pointsPerRequest: 100 });
+  results.pushplot.batch_1000 = await load("batch 1000", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(1000), pointsPerRequest: 1000 });
+  results.pushplot.query_1000_points = await load("query 1000", { url: `${base}/api/v1/charts/query.1000?from=2d`, headers });
+  results.pushplot.query_7d_as_hours = await load("query week", { url: `${base}/api/v1/charts/query.week?step=1h`, headers });
+
+  const pg = pushgatewayBinary();
+  if (pg) {
+    const pgPort = await freePort();
+    const pgBase = `http://127.0.0.1:${pgPort}`;
+    await startServer(pg, [`--web.listen-address=127.0.0.1:${pgPort}`], `${pgBase}/-/ready`);
+    results.pushgateway.single = await load("pg single", { url: `${pgBase}/metrics/job/bench`, method: "POST", body: "bench_single 42\n" });
+    results.pushgateway.batch_100 = await load("pg batch 100", { url: `${pgBase}/metrics/job/bench100`, method: "POST", body: promBody(100), pointsPerRequest: 100 });
+    results.pushgateway.batch_1000 = await load("pg batch 1000", { url: `${pgBase}/metrics/job/bench1000`, method: "POST", body: promBody(1000), pointsPerRequest: 1000 });
+  } else {
+    results.pushgateway.skipped = "prometheus-pushgateway could not be installed";
+  }
+  stopAll();
+
+  results.targets = targets(results);
+  const out = smoke ? path.join(mkdtempSync(path.join(tmpdir(), "pushplot-bench-out-")), "results.json") : path.join(root, "bench/results.json");
+  writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+  console.log(table(results));
+  console.log(`\nresults: ${path.relative(root, out)}`);
+}
+
+function targets(r) {
+  const pp = r.pushplot, pg = r.pushgateway, d = r.d1;
+  const t = [];
+  const add = (name, measured, goal, pass) => t.push({ name, measured, goal, pass });
+  for (const n of [100, 1000]) {
+    if (pg[`batch_${n}`]) {
+      add(`batch ${n}: points/s vs Pushgateway samples/s`, `${pp[`batch_${n}`].points_per_s} vs ${pg[`batch_${n}`].points_per_s}`, ">= 1.0x",
+        pp[`batch_${n}`].points_per_s >= pg[`batch_${n}`].points_per_s);
+    }
+  }
+  const frac = pp.single.requests_per_s / pp.health_no_d1.requests_per_s;
+  add("single ingest as a fraction of the no-D1 route", frac.toFixed(2), ">= 0.80", frac >= 0.8);
+  const w = d.single_ingest_existing_bucket_1000_stored.written;
+  add("rows written, single ingest into an existing bucket", w, "<= 1", w <= 1);
+  const same = JSON.stringify(d.single_ingest_existing_bucket_10_stored) === JSON.stringify(d.single_ingest_existing_bucket_1000_stored);
+  add("single ingest cost with 10 vs 1,000 stored", same ? "equal" : "differs", "equal", same);
+  const b = d.batch_100_points_10_series.written;
+  add("rows written, batch of 100 points sharing buckets", b, "< 100", b < 100);
+  const q = d.query_1000_points;
+  add("rows read per query / points returned", `${q.read} / ${q.points}`, "close (<= 1.05x + 5)", q.read <= q.points * 1.05 + 5);
+  add("release wasm gzip", `${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB`, "< 250 KB", r.size.wasm_gzip_bytes < 250 * 1024);
+  return t;
+}
+
+function table(r) {
+  const row = (cells) => `| ${cells.join(" | ")} |`;
+  const lines = [
+    `### Throughput (${r.settings.connections} connections, ${r.settings.duration_s} s each, ${r.settings.generator})`,
+    "",
+    row(["workload", "pushplot req/s", "pushplot points/s", "p50 / p99 ms", "Pushgateway req/s", "Pushgateway samples/s", "p50 / p99 ms"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
+  ];
+  const fmt = (x) => (x ? [x.requests_per_s, x.points_per_s, `${x.p50_ms} / ${x.p99_ms}`] : ["-", "-", "-"]);
+  lines.push(row(["no-D1 route (health)", ...fmt(r.pushplot.health_no_d1), "-", "-", "-"]));
+  for (const [k, label] of [["single", "1 point per request"], ["batch_100", "100 points per request"], ["batch_1000", "1,000 points per request"]]) {
+    lines.push(row([label, ...fmt(r.pushplot[k]), ...fmt(r.pushgateway[k])]));
+  }
+  lines.push(row(["query: 1,000-point series", ...fmt(r.pushplot.query_1000_points), "-", "-", "-"]));
+  lines.push(row(["query: 7 d of minutes as hours", ...fmt(r.pushplot.query_7d_as_hours), "-", "-", "-"]));
+  lines.push("", "### D1 cost per call (rows, from Server-Timing)", "", row(["call", "rows read", "rows written"]), row(["---", "---:", "---:"]));
+  for (const [k, v] of Object.entries(r.d1)) lines.push(row([k.replaceAll("_", " "), v.read, v.written ?? `- (${v.points} points)`]));
+  lines.push("", "### Size and start", "", `release wasm ${(r.size.wasm_raw_bytes / 1024).toFixed(0)} KB raw, ${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB gzip; wrangler dev start to first 200: ${r.size.start_to_first_200_ms} ms`);
+  lines.push("", "### Targets", "", row(["target", "measured", "goal", "met"]), row(["---", "---", "---", "---"]));
+  for (const t of r.targets) lines.push(row([t.name, t.measured, t.goal, t.pass ? "yes" : "**no**"]));
+  return lines.join("\n");
+}
+
+main().catch((e) => {
+  console.error(`bench: ${e.stack || e}`);
+  stopAll();
+  process.exit(1);
+});
