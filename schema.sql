@@ -1,12 +1,13 @@
 -- pushplot schema. Idempotent: applied on every `npm start`, `npm test` and `npm run deploy`.
 
 -- One row per series: a chart with one label set. n_buckets counts the buckets the series holds
--- now, so trimming to MAX_POINTS never has to count them.
+-- now, so trimming never has to count them; cap is MAX_POINTS as of the latest ingest.
 CREATE TABLE IF NOT EXISTS series (
   id INTEGER PRIMARY KEY,
   chart TEXT NOT NULL,
   labels TEXT NOT NULL DEFAULT '{}',
   n_buckets INTEGER NOT NULL DEFAULT 0,
+  cap INTEGER NOT NULL DEFAULT 1000,
   created_at INTEGER NOT NULL,
   UNIQUE (chart, labels)
 );
@@ -41,3 +42,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
   name TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Trimming, exact and O(1): each new bucket bumps its series' counter, and a series over its cap
+-- loses its oldest buckets (read along the primary key, only as many as it is over) in the same
+-- statement. Merging into an existing bucket is an UPDATE and fires nothing.
+CREATE TRIGGER IF NOT EXISTS bucket_added AFTER INSERT ON buckets
+BEGIN
+  UPDATE series SET n_buckets = n_buckets + 1 WHERE id = NEW.series_id;
+  DELETE FROM buckets WHERE series_id = NEW.series_id AND ts IN (
+    SELECT ts FROM buckets WHERE series_id = NEW.series_id ORDER BY ts
+    LIMIT (SELECT MAX(n_buckets - cap, 0) FROM series WHERE id = NEW.series_id));
+  UPDATE series SET n_buckets = cap WHERE id = NEW.series_id AND n_buckets > cap;
+END;

@@ -11,13 +11,23 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ADMIN = "test-admin-token-0123456789";
 export const BASE = "http://pushplot.test";
 
-/** The statements of schema.sql, for D1's batch(). */
+/** The statements of schema.sql, for D1's batch(): a trigger's body keeps its semicolons. */
 export function schemaStatements() {
-  const sql = readFileSync(path.join(root, "schema.sql"), "utf8")
-    .split("\n")
-    .filter((l) => !l.trim().startsWith("--"))
-    .join("\n");
-  return sql.split(";").map((s) => s.trim()).filter(Boolean);
+  const statements = [];
+  let current = [];
+  let inTrigger = false;
+  for (const line of readFileSync(path.join(root, "schema.sql"), "utf8").split("\n")) {
+    if (line.trim().startsWith("--") || !line.trim()) continue;
+    current.push(line);
+    if (/^CREATE TRIGGER/i.test(line.trim())) inTrigger = true;
+    const ends = inTrigger ? /^END;\s*$/i.test(line.trim()) : line.trim().endsWith(";");
+    if (ends) {
+      statements.push(current.join("\n"));
+      current = [];
+      inTrigger = false;
+    }
+  }
+  return statements;
 }
 
 export async function startWorker({ vars = {}, adminToken = ADMIN } = {}) {

@@ -119,7 +119,8 @@ describe("retention", () => {
     const old = nowSecs() - 200 * 3600;
     await c.ingest({ chart: "mixed", value: 1 });
     const ids = (await c.db.prepare("SELECT id FROM series WHERE chart = 'mixed'").all()).results;
-    await c.db.prepare("INSERT INTO series (chart, labels, n_buckets, created_at) VALUES ('gone', '{}', 1500, 0)").run();
+    await c.db.prepare("INSERT INTO series (chart, labels, n_buckets, cap, created_at) VALUES ('gone', '{}', 0, 100000, 0)").run();
+    await c.db.prepare("UPDATE series SET cap = 100000 WHERE chart = 'mixed'").run();
     const gone = (await c.db.prepare("SELECT id FROM series WHERE chart = 'gone'").all()).results[0].id;
     const rows = [];
     for (let i = 0; i < 1500; i++) rows.push([gone, old - i * 60]);
@@ -131,7 +132,6 @@ describe("retention", () => {
       )
       .bind(JSON.stringify(rows))
       .run();
-    await c.db.prepare("UPDATE series SET n_buckets = n_buckets + 20 WHERE chart = 'mixed'").run();
   }
 
   test("the scheduled run deletes buckets older than RETENTION_HOURS and drops series left empty", async () => {

@@ -1,6 +1,7 @@
 //! Ingest payloads: one point, an array of points or `{"points":[...]}`, parsed into points grouped
 //! by series. A batch with one bad point is rejected whole, so nothing is half-written.
 
+use crate::core::bucket::{bucket_start, Bucket};
 use crate::core::config::{Config, MAX_BODY_BYTES};
 use crate::core::error::ApiError;
 use crate::core::names::{ChartName, Labels};
@@ -152,14 +153,37 @@ impl Batch {
         })
     }
 
+    /// Several requests' batches as one, series by series, in the order they came, so that one
+    /// transaction can write them all (group commit).
+    pub fn combine<'a>(batches: impl IntoIterator<Item = &'a Batch>) -> Batch {
+        let mut index: HashMap<(&ChartName, &Labels), usize> = HashMap::new();
+        let mut series: Vec<SeriesPoints> = Vec::new();
+        let mut len = 0;
+        for b in batches {
+            len += b.len;
+            for s in &b.series {
+                match index.get(&(&s.chart, &s.labels)) {
+                    Some(&i) => series[i].points.extend_from_slice(&s.points),
+                    None => {
+                        index.insert((&s.chart, &s.labels), series.len());
+                        series.push(s.clone());
+                    }
+                }
+            }
+        }
+        Batch { series, len }
+    }
+
     /// The batch as one JSON parameter for SQL (`json_each`): D1 binds at most 100 parameters per
-    /// statement, but one parameter may carry any number of points.
+    /// statement, but one parameter may carry any number of points. Points of a series that share
+    /// a second are merged here first: every bucket size is a whole number of seconds, so SQL only
+    /// has to fold these partial buckets into the chart's buckets.
     pub fn to_sql_json(&self) -> String {
         #[derive(Serialize)]
         struct Group<'a> {
             c: &'a str,
             l: String,
-            p: Vec<(f64, f64)>,
+            p: Vec<(i64, i64, f64, f64, f64, f64, f64)>,
         }
         let groups: Vec<Group> = self
             .series
@@ -167,11 +191,39 @@ impl Batch {
             .map(|s| Group {
                 c: s.chart.as_str(),
                 l: s.labels.canonical(),
-                p: s.points.iter().map(|(t, v)| (t.secs(), v.get())).collect(),
+                p: merge_by_second(&s.points)
+                    .iter()
+                    .map(|b| (b.ts, b.count, b.sum, b.min, b.max, b.last, b.last_ts))
+                    .collect(),
             })
             .collect();
         serde_json::to_string(&groups).unwrap_or_else(|_| "[]".to_string())
     }
+}
+
+/// Folds points into one partial bucket per whole second, in the order the seconds first appear.
+fn merge_by_second(points: &[(Timestamp, Value)]) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    let mut slot: HashMap<i64, usize> = HashMap::new();
+    for (ts, v) in points {
+        let b = Bucket {
+            ts: bucket_start(ts.secs(), 1),
+            count: 1,
+            sum: v.get(),
+            min: v.get(),
+            max: v.get(),
+            last: v.get(),
+            last_ts: ts.secs(),
+        };
+        match slot.get(&b.ts) {
+            Some(&i) => out[i].merge(&b),
+            None => {
+                slot.insert(b.ts, out.len());
+                out.push(b);
+            }
+        }
+    }
+    out
 }
 
 pub fn too_large_body() -> ApiError {
@@ -398,13 +450,45 @@ mod tests {
     }
 
     #[test]
-    fn the_sql_parameter_carries_every_point_grouped_by_series() {
-        let b = parse(r#"[{"chart":"a","value":1,"ts":1699999000.5},{"chart":"a","value":2,"ts":1699999001}]"#)
-            .unwrap();
+    fn combined_batches_hold_every_point_once_with_series_merged_in_order() {
+        let a = parse(r#"[{"chart":"a","value":1},{"chart":"b","value":2}]"#).unwrap();
+        let b = parse(r#"[{"chart":"a","value":3},{"chart":"c","value":4}]"#).unwrap();
+        let both = Batch::combine([&a, &b]);
+        assert_eq!(both.len, 4);
+        let charts: Vec<&str> = both.series.iter().map(|s| s.chart.as_str()).collect();
+        assert_eq!(charts, ["a", "b", "c"]);
+        let a_values: Vec<f64> = both.series[0].points.iter().map(|p| p.1.get()).collect();
+        assert_eq!(a_values, [1.0, 3.0]);
+    }
+
+    #[test]
+    fn the_sql_parameter_carries_every_series_with_its_points_per_second() {
+        let b = parse(
+            r#"[{"chart":"a","value":1,"ts":1699999000.5},{"chart":"a","value":2,"ts":1699999001},
+                {"chart":"b","value":7,"ts":1699999001}]"#,
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_str(&b.to_sql_json()).unwrap();
         assert_eq!(
             v,
-            json!([{"c":"a","l":"{}","p":[[1699999000.5,1.0],[1699999001.0,2.0]]}])
+            json!([
+                {"c":"a","l":"{}","p":[[1699999000,1,1.0,1.0,1.0,1.0,1699999000.5],[1699999001,1,2.0,2.0,2.0,2.0,1699999001.0]]},
+                {"c":"b","l":"{}","p":[[1699999001,1,7.0,7.0,7.0,7.0,1699999001.0]]}
+            ])
+        );
+    }
+
+    #[test]
+    fn points_in_the_same_second_are_merged_before_sql_and_the_later_one_is_last() {
+        let b = parse(
+            r#"[{"chart":"a","value":5,"ts":1699999000.2},{"chart":"a","value":1,"ts":1699999000.9},
+                {"chart":"a","value":9,"ts":1699999000.9},{"chart":"a","value":3,"ts":1699999000.1}]"#,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b.to_sql_json()).unwrap();
+        assert_eq!(
+            v[0]["p"],
+            json!([[1699999000, 4, 18.0, 1.0, 9.0, 9.0, 1699999000.9]])
         );
     }
 }

@@ -18,6 +18,21 @@ pub struct Cost {
     pub rows_read: usize,
     pub rows_written: usize,
     pub calls: u32,
+    /// How many requests shared these calls (group commit); 1 when not shared.
+    pub shared_by: usize,
+}
+
+impl Cost {
+    /// What was spent after `before` was taken.
+    pub fn since(self, before: Cost) -> Cost {
+        Cost {
+            ms: self.ms - before.ms,
+            rows_read: self.rows_read - before.rows_read,
+            rows_written: self.rows_written - before.rows_written,
+            calls: self.calls - before.calls,
+            shared_by: self.shared_by,
+        }
+    }
 }
 
 pub struct Db {
@@ -43,9 +58,9 @@ fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
     }
 }
 
-// The points of a request, unpacked from the one JSON parameter ?1 and placed into their buckets.
-// ?2 is the default bucket size; a chart's own setting wins.
-const POINTS_CTE: &str = "
+// The partial buckets of a request (one per series and second, merged in Rust), unpacked from the
+// one JSON parameter ?1 and placed into their chart's buckets; ?2 is the default bucket size.
+const UPSERT_BUCKETS: &str = "
 WITH g AS (
   SELECT j.value ->> 'c' AS chart, j.value ->> 'l' AS labels, j.value -> 'p' AS pts
   FROM json_each(?1) AS j
@@ -54,13 +69,22 @@ WITH g AS (
   FROM g JOIN series AS s ON s.chart = g.chart AND s.labels = g.labels
   LEFT JOIN charts AS c ON c.name = g.chart
 ), pt AS (
-  SELECT gs.sid, CAST(e.value ->> 0 AS INTEGER) / gs.bs * gs.bs AS bts,
-         e.value ->> 0 AS ts, e.value ->> 1 AS v, e.key AS k
+  SELECT gs.sid, (e.value ->> 0) / gs.bs * gs.bs AS bts, e.value ->> 1 AS n, e.value ->> 2 AS s,
+         e.value ->> 3 AS mn, e.value ->> 4 AS mx, e.value ->> 5 AS l, e.value ->> 6 AS lt
   FROM gs, json_each(gs.pts) AS e
-)";
-
-const TOUCHED_SERIES: &str = "SELECT s.id FROM json_each(?1) AS j
-  JOIN series AS s ON s.chart = j.value ->> 'c' AND s.labels = j.value ->> 'l'";
+), ranked AS (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY sid, bts ORDER BY lt DESC) AS rn FROM pt
+)
+INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
+SELECT sid, bts, SUM(n), SUM(s), MIN(mn), MAX(mx), MAX(CASE WHEN rn = 1 THEN l END), MAX(lt)
+FROM ranked WHERE true GROUP BY sid, bts
+ON CONFLICT (series_id, ts) DO UPDATE SET
+  count = count + excluded.count,
+  sum = sum + excluded.sum,
+  min = MIN(min, excluded.min),
+  max = MAX(max, excluded.max),
+  last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+  last_ts = MAX(last_ts, excluded.last_ts)";
 
 #[derive(Deserialize)]
 pub struct SeriesRow {
@@ -112,6 +136,19 @@ impl Db {
         self.cost.get()
     }
 
+    /// Reports a write that another request's calls made on this request's behalf.
+    pub fn share(&self, round: Cost, requests: usize, counted_here: bool) {
+        let mut c = self.cost.get();
+        if !counted_here {
+            c.ms += round.ms;
+            c.rows_read += round.rows_read;
+            c.rows_written += round.rows_written;
+            c.calls += round.calls;
+        }
+        c.shared_by = requests;
+        self.cost.set(c);
+    }
+
     fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
         self.d1.prepare(sql).bind(args).map_err(internal("bind"))
     }
@@ -153,64 +190,21 @@ impl Db {
             .unwrap_or(0)
     }
 
-    /// Writes a parsed batch in one transaction: create missing series, count the buckets that are
-    /// new, merge the points into their buckets, then trim each touched series to its newest
-    /// `max_points` buckets. Every statement reads only the rows the request touches, so the cost
-    /// does not grow with what a chart already holds.
+    /// Writes a parsed batch in one transaction and one round trip: make sure every series exists
+    /// (carrying the current MAX_POINTS), then fold the points into their buckets. Counting and
+    /// trimming happen in schema.sql's `bucket_added` trigger. Every statement reads only the rows
+    /// the request touches, so the cost does not grow with what a chart already holds.
     pub async fn ingest(&self, batch: &Batch, cfg: &Config, now: f64) -> Result<()> {
         let points = text(&batch.to_sql_json());
-        let bucket = num(cfg.bucket_seconds);
-        let cap = num(cfg.max_points);
-        let create_series = "INSERT INTO series (chart, labels, n_buckets, created_at)
-            SELECT j.value ->> 'c', j.value ->> 'l', 0, ?2 FROM json_each(?1) AS j WHERE true
-            ON CONFLICT (chart, labels) DO NOTHING";
-        let count_new = format!(
-            "{POINTS_CTE}
-            UPDATE series SET n_buckets = n_buckets + fresh.n
-            FROM (SELECT d.sid, COUNT(*) AS n FROM (SELECT DISTINCT sid, bts FROM pt) AS d
-                  WHERE NOT EXISTS (SELECT 1 FROM buckets AS b WHERE b.series_id = d.sid AND b.ts = d.bts)
-                  GROUP BY d.sid) AS fresh
-            WHERE series.id = fresh.sid"
-        );
-        // Points that share a bucket are merged here, before the write, so a bucket costs one
-        // written row however many of the request's points fall into it.
-        let upsert = format!(
-            "{POINTS_CTE}, ranked AS (
-              SELECT sid, bts, ts, v,
-                     ROW_NUMBER() OVER (PARTITION BY sid, bts ORDER BY ts DESC, k DESC) AS rn
-              FROM pt
-            )
-            INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
-            SELECT sid, bts, COUNT(*), SUM(v), MIN(v), MAX(v), MAX(CASE WHEN rn = 1 THEN v END), MAX(ts)
-            FROM ranked WHERE true GROUP BY sid, bts
-            ON CONFLICT (series_id, ts) DO UPDATE SET
-              count = count + excluded.count,
-              sum = sum + excluded.sum,
-              min = MIN(min, excluded.min),
-              max = MAX(max, excluded.max),
-              last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
-              last_ts = MAX(last_ts, excluded.last_ts)"
-        );
-        // Walks from the oldest bucket one index step at a time, only as far as the series is over.
-        let trim = format!(
-            "WITH RECURSIVE over (sid, ts, left) AS (
-              SELECT s.id, (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id), s.n_buckets - ?2
-              FROM series AS s WHERE s.id IN ({TOUCHED_SERIES}) AND s.n_buckets > ?2
-              UNION ALL
-              SELECT o.sid, (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = o.sid AND b.ts > o.ts), o.left - 1
-              FROM over AS o WHERE o.left > 1
-            )
-            DELETE FROM buckets WHERE (series_id, ts) IN (SELECT sid, ts FROM over)"
-        );
-        let settle = format!(
-            "UPDATE series SET n_buckets = ?2 WHERE id IN ({TOUCHED_SERIES}) AND n_buckets > ?2"
-        );
+        let ensure_series = "INSERT INTO series (chart, labels, n_buckets, cap, created_at)
+            SELECT j.value ->> 'c', j.value ->> 'l', 0, ?2, ?3 FROM json_each(?1) AS j WHERE true
+            ON CONFLICT (chart, labels) DO UPDATE SET cap = excluded.cap WHERE cap <> excluded.cap";
         self.batch(vec![
-            self.stmt(create_series, &[points.clone(), num(now.floor())])?,
-            self.stmt(&count_new, &[points.clone(), bucket.clone()])?,
-            self.stmt(&upsert, &[points.clone(), bucket])?,
-            self.stmt(&trim, &[points.clone(), cap.clone()])?,
-            self.stmt(&settle, &[points, cap])?,
+            self.stmt(
+                ensure_series,
+                &[points.clone(), num(cfg.max_points), num(now.floor())],
+            )?,
+            self.stmt(UPSERT_BUCKETS, &[points, num(cfg.bucket_seconds)])?,
         ])
         .await?;
         Ok(())
@@ -319,16 +313,17 @@ impl Db {
                 "DELETE FROM buckets WHERE series_id = ?1",
                 &[num(*series_id)],
             )?);
+            // The bucket_added trigger counts the rows inserted next.
+            stmts.push(self.stmt(
+                "UPDATE series SET n_buckets = 0 WHERE id = ?1",
+                &[num(*series_id)],
+            )?);
             stmts.push(self.stmt(
                 "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
                  SELECT ?1, j.value ->> 'ts', j.value ->> 'count', j.value ->> 'sum', j.value ->> 'min',
                         j.value ->> 'max', j.value ->> 'last', j.value ->> 'last_ts'
                  FROM json_each(?2) AS j",
                 &[num(*series_id), text(&rows)],
-            )?);
-            stmts.push(self.stmt(
-                "UPDATE series SET n_buckets = ?2 WHERE id = ?1",
-                &[num(*series_id), num(buckets.len() as f64)],
             )?);
         }
         stmts.push(self.stmt(

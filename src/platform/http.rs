@@ -40,8 +40,14 @@ pub fn error(e: &ApiError) -> Response {
 /// `d1;dur=<ms>;desc="read=<rows> written=<rows>"`, from D1's own result meta.
 pub fn with_cost(resp: Response, cost: Cost) -> Response {
     if cost.calls > 0 {
+        // A group-committed write names how many requests shared the rows it reports.
+        let shared = if cost.shared_by > 1 {
+            format!(" shared={}", cost.shared_by)
+        } else {
+            String::new()
+        };
         let value = format!(
-            "d1;dur={:.1};desc=\"read={} written={} calls={}\"",
+            "d1;dur={:.1};desc=\"read={} written={} calls={}{shared}\"",
             cost.ms, cost.rows_read, cost.rows_written, cost.calls
         );
         let _ = resp.headers().set("Server-Timing", &value);

@@ -1,6 +1,7 @@
 //! The Worker: entry points, one handler per route, the one place that turns a key into a caller,
 //! and the scheduled retention run. Domain decisions are made in `core`; this layer moves data.
 
+mod commit;
 mod db;
 mod http;
 
@@ -271,8 +272,10 @@ async fn ingest(req: &mut Request, env: &Env, db: &Db, cfg: &Config, now: f64) -
     for s in &batch.series {
         caller.may(Action::Ingest(&s.chart), false)?;
     }
-    db.ingest(&batch, cfg, now).await?;
-    Ok(http::json(200, &json!({"ok": true, "accepted": batch.len})))
+    let accepted = batch.len;
+    let written = commit::write(db, batch, cfg, now).await?;
+    db.share(written.cost, written.requests, written.led);
+    Ok(http::json(200, &json!({"ok": true, "accepted": accepted})))
 }
 
 fn query_pairs(req: &Request) -> Vec<(String, String)> {
