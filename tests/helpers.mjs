@@ -41,7 +41,7 @@ export async function startWorker({ vars = {}, adminToken = ADMIN } = {}) {
     d1Databases: { DB: "pushplot-test" },
     d1Persist: false,
     cf: false,
-    assets: { directory: path.join(root, "public"), routerConfig: { has_user_worker: true } },
+    assets: { directory: path.join(root, "public"), binding: "ASSETS", routerConfig: { has_user_worker: true } },
     bindings,
   });
   const db = await mf.getD1Database("DB");

@@ -8,4 +8,5 @@ pub mod keys;
 pub mod names;
 pub mod query;
 pub mod route;
+pub mod svg;
 pub mod time;

@@ -15,6 +15,12 @@ pub enum Route {
     CreateKey,
     ListKeys,
     DeleteKey(String),
+    /// The embed page for one chart; other sites may frame it.
+    Embed(ChartName),
+    /// `/img/{chart}.svg`
+    Image(ChartName),
+    /// `/badge/{chart}.svg`
+    Badge(ChartName),
 }
 
 impl Route {
@@ -68,6 +74,25 @@ impl Route {
                 "DELETE",
                 (method == "DELETE").then(|| Route::DeleteKey(id.to_string())),
             );
+        }
+        let get = method == "GET" || method == "HEAD";
+        if let Some(rest) = path.strip_prefix("/embed/") {
+            let chart = ChartName::parse(&percent_decode(rest)?)?;
+            return allowed("GET", get.then_some(Route::Embed(chart)));
+        }
+        for (prefix, image) in [("/img/", true), ("/badge/", false)] {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                let name = rest.strip_suffix(".svg").ok_or_else(|| {
+                    ApiError::not_found(format!("images end in .svg: {prefix}<chart>.svg"))
+                })?;
+                let chart = ChartName::parse(&percent_decode(name)?)?;
+                let route = if image {
+                    Route::Image(chart)
+                } else {
+                    Route::Badge(chart)
+                };
+                return allowed("GET", get.then_some(route));
+            }
         }
         if path.starts_with("/api/") {
             return Err(ApiError::not_found(format!(
@@ -151,6 +176,24 @@ mod tests {
     fn unknown_api_paths_are_404_and_other_paths_are_left_to_assets() {
         assert_eq!(Route::parse("GET", "/api/v2/x").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/index.html").unwrap(), None);
+    }
+
+    #[test]
+    fn images_and_embeds_take_the_chart_from_the_path() {
+        let c = ChartName::parse("shop/orders").unwrap();
+        assert_eq!(
+            route("GET", "/img/shop%2Forders.svg"),
+            Route::Image(c.clone())
+        );
+        assert_eq!(
+            route("GET", "/badge/shop/orders.svg"),
+            Route::Badge(c.clone())
+        );
+        assert_eq!(route("GET", "/embed/shop%2Forders"), Route::Embed(c));
+        assert_eq!(
+            Route::parse("GET", "/img/users.png").unwrap_err().status,
+            404
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@ use crate::platform::db::Cost;
 use serde::Serialize;
 use worker::{Headers, Response};
 
-/// Pages other sites may frame (embeds, images) say so themselves; everything else refuses.
+/// Only embeds and images may be framed by other sites; everything else refuses.
 pub const NO_FRAMING: &str = "frame-ancestors 'none'";
+pub const ANY_FRAMING: &str = "frame-ancestors *";
 
 fn headers(content_type: &str) -> Headers {
     let h = Headers::new();
@@ -17,6 +18,34 @@ fn headers(content_type: &str) -> Headers {
     let _ = h.set("Content-Security-Policy", NO_FRAMING);
     let _ = h.set("Cache-Control", "no-store");
     h
+}
+
+/// A page or image that other sites may frame.
+pub fn frameable(status: u16, content_type: &str, body: String, cache: &str) -> Response {
+    let h = headers(content_type);
+    let _ = h.set("Content-Security-Policy", ANY_FRAMING);
+    let _ = h.set("Cache-Control", cache);
+    Response::builder()
+        .with_status(status)
+        .with_headers(h)
+        .fixed(body.into_bytes())
+}
+
+/// An SVG image, cacheable for a minute with an ETag; `if_none_match` answers 304 when unchanged.
+pub fn svg(body: String, if_none_match: Option<&str>) -> Response {
+    let etag = format!("\"{}\"", &crate::core::keys::hash_secret(&body)[..16]);
+    let resp = if if_none_match.is_some_and(|m| m.split(',').any(|t| t.trim() == etag)) {
+        frameable(304, "image/svg+xml", String::new(), "public, max-age=60")
+    } else {
+        frameable(
+            200,
+            "image/svg+xml; charset=utf-8",
+            body,
+            "public, max-age=60",
+        )
+    };
+    let _ = resp.headers().set("ETag", &etag);
+    resp
 }
 
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response {

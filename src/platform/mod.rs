@@ -5,7 +5,7 @@ mod commit;
 mod db;
 mod http;
 
-use crate::core::bucket::rollup;
+use crate::core::bucket::{rollup, Agg};
 use crate::core::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
 use crate::core::error::ApiError;
 use crate::core::ingest::{too_large_body, Batch};
@@ -16,6 +16,8 @@ use crate::core::keys::{
 use crate::core::names::{ChartName, Labels};
 use crate::core::query::{answer, QueryParams};
 use crate::core::route::Route;
+use crate::core::svg;
+use crate::core::time::parse_duration;
 use db::Db;
 use serde_json::{json, Value as Json};
 use std::cell::RefCell;
@@ -123,6 +125,9 @@ async fn dispatch(
             ))
         }
         Route::CreateKey => create_key(req, env, db, now).await,
+        Route::Embed(_) => embed(req, env).await,
+        Route::Image(chart) => Ok(image(&chart, req, env, db, cfg, now, false).await),
+        Route::Badge(chart) => Ok(image(&chart, req, env, db, cfg, now, true).await),
         Route::ListKeys => {
             admin(req, env, db, now).await?;
             let keys: Vec<Json> = db
@@ -171,10 +176,17 @@ fn admin_token(env: &Env) -> Option<String> {
 /// The one place a presented key becomes a caller: the admin token, a stored key, or nobody.
 async fn caller(req: &Request, env: &Env, db: &Db, now: f64) -> Result<Caller> {
     let headers = req.headers();
+    // Embeds and README images cannot send headers, so a GET may carry the key as ?key=.
     let presented = presented_key(
         headers.get("X-API-Key").ok().flatten().as_deref(),
         headers.get("Authorization").ok().flatten().as_deref(),
-    );
+    )
+    .or_else(|| {
+        (req.method() == worker::Method::Get)
+            .then(|| query_param(req, "key"))
+            .flatten()
+            .filter(|k| !k.is_empty())
+    });
     let Some(presented) = presented else {
         return Ok(Caller::Anonymous);
     };
@@ -278,6 +290,13 @@ async fn ingest(req: &mut Request, env: &Env, db: &Db, cfg: &Config, now: f64) -
     Ok(http::json(200, &json!({"ok": true, "accepted": accepted})))
 }
 
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
 fn query_pairs(req: &Request) -> Vec<(String, String)> {
     req.url()
         .map(|u| u.query_pairs().into_owned().collect())
@@ -290,7 +309,16 @@ async fn list_charts(req: &Request, env: &Env, db: &Db, cfg: &Config) -> Result<
     if !public_only {
         caller.may(Action::ListCharts, false)?;
     }
-    let rows = db.list(caller.visible_prefix(), cfg).await?;
+    let spark = match query_param(req, "spark") {
+        None => 0,
+        Some(n) => n.parse::<u32>().ok().filter(|n| *n <= 200).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_spark",
+                "spark must be a number of buckets from 0 to 200",
+            )
+        })?,
+    };
+    let rows = db.list(caller.visible_prefix(), cfg, spark).await?;
     let charts: Vec<Json> = rows
         .into_iter()
         .filter(|r| !public_only || r.public != 0)
@@ -299,7 +327,7 @@ async fn list_charts(req: &Request, env: &Env, db: &Db, cfg: &Config) -> Result<
                 .newest
                 .as_deref()
                 .and_then(|n| serde_json::from_str(n).ok());
-            json!({
+            let mut series = json!({
                 "chart": r.chart,
                 "labels": Labels::from_canonical(&r.labels).as_map(),
                 "bucket_seconds": r.bucket_seconds,
@@ -308,7 +336,20 @@ async fn list_charts(req: &Request, env: &Env, db: &Db, cfg: &Config) -> Result<
                 "last_ts": newest.map(|n| n.2),
                 "last_value": newest.map(|n| n.1),
                 "public": r.public != 0,
-            })
+            });
+            if spark > 0 {
+                let mut line: Vec<(i64, f64)> = r
+                    .spark
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_default();
+                line.reverse();
+                series["spark"] = line
+                    .into_iter()
+                    .map(|(ts, value)| json!({"ts": ts, "value": value}))
+                    .collect();
+            }
+            series
         })
         .collect();
     Ok(http::json(200, &json!({"charts": charts})))
@@ -328,40 +369,7 @@ async fn get_chart(
     let series = db.series_of(chart.as_str(), cfg).await?;
     let public = series.first().is_some_and(|s| s.public != 0);
     caller.may(Action::Read(chart), public)?;
-    let chosen = match &params.labels {
-        Some(labels) => {
-            let wanted = labels.canonical();
-            series.iter().find(|s| s.labels == wanted)
-        }
-        None => series
-            .iter()
-            .find(|s| s.labels == "{}")
-            .or(if series.len() == 1 {
-                series.first()
-            } else {
-                None
-            }),
-    };
-    let Some(s) = chosen else {
-        if series.is_empty() {
-            return Err(chart_not_found(chart));
-        }
-        if params.labels.is_some() {
-            return Err(ApiError::new(
-                404,
-                "series_not_found",
-                "this chart has no series with those labels",
-            ));
-        }
-        let sets: Vec<&str> = series.iter().map(|s| s.labels.as_str()).collect();
-        return Err(ApiError::bad_request(
-            "labels_required",
-            format!(
-                "this chart has several series; choose one with labels=..., one of {}",
-                sets.join(" ")
-            ),
-        ));
-    };
+    let s = pick_series(chart, &series, params.labels.as_ref())?;
     let step = params.step_for(s.bucket_seconds)?;
     let (from, to) = params.bucket_range(step);
     let per_step = (step / i64::from(s.bucket_seconds)).max(1) as usize;
@@ -384,6 +392,49 @@ async fn get_chart(
             "truncated": truncated,
             "points": points,
         }),
+    ))
+}
+
+/// The series a read means: the one with the asked labels, else the label-less or only one.
+fn pick_series<'a>(
+    chart: &ChartName,
+    series: &'a [db::SeriesRow],
+    labels: Option<&Labels>,
+) -> Result<&'a db::SeriesRow> {
+    let chosen = match labels {
+        Some(labels) => {
+            let wanted = labels.canonical();
+            series.iter().find(|s| s.labels == wanted)
+        }
+        None => series
+            .iter()
+            .find(|s| s.labels == "{}")
+            .or(if series.len() == 1 {
+                series.first()
+            } else {
+                None
+            }),
+    };
+    if let Some(s) = chosen {
+        return Ok(s);
+    }
+    if series.is_empty() {
+        return Err(chart_not_found(chart));
+    }
+    if labels.is_some() {
+        return Err(ApiError::new(
+            404,
+            "series_not_found",
+            "this chart has no series with those labels",
+        ));
+    }
+    let sets: Vec<&str> = series.iter().map(|s| s.labels.as_str()).collect();
+    Err(ApiError::bad_request(
+        "labels_required",
+        format!(
+            "this chart has several series; choose one with labels=..., one of {}",
+            sets.join(" ")
+        ),
     ))
 }
 
@@ -553,4 +604,155 @@ async fn retention(env: &Env) -> Result<String> {
         "deleted {buckets} buckets older than {cutoff} and {series} empty series in {chunks} chunks (D1 rows read {}, written {})",
         cost.rows_read, cost.rows_written
     ))
+}
+
+/// The embed page is a static file; served from here so that other sites may frame it.
+async fn embed(req: &Request, env: &Env) -> Result<Response> {
+    let fail = |e: worker::Error| {
+        worker::console_error!("embed page: {e}");
+        ApiError::internal()
+    };
+    let assets = env.assets("ASSETS").map_err(fail)?;
+    let url = req.url().map_err(fail)?;
+    let page = format!(
+        "{}://{}/embed.html",
+        url.scheme(),
+        url.host_str().unwrap_or("localhost")
+    );
+    let mut resp = assets.fetch(page, None).await.map_err(fail)?;
+    if resp.status_code() >= 300 {
+        if let Some(location) = resp.headers().get("Location").ok().flatten() {
+            let target = url.join(&location).map_err(|_| ApiError::internal())?;
+            resp = assets.fetch(target.to_string(), None).await.map_err(fail)?;
+        }
+    }
+    if resp.status_code() != 200 {
+        worker::console_error!(
+            "embed page: public/embed.html answered {}",
+            resp.status_code()
+        );
+        return Err(ApiError::internal());
+    }
+    let html = resp.text().await.map_err(fail)?;
+    Ok(http::frameable(
+        200,
+        "text/html; charset=utf-8",
+        html,
+        "no-cache",
+    ))
+}
+
+/// `/img/{chart}.svg` and `/badge/{chart}.svg`: errors become images too, since a README shows
+/// whatever comes back.
+async fn image(
+    chart: &ChartName,
+    req: &Request,
+    env: &Env,
+    db: &Db,
+    cfg: &Config,
+    now: f64,
+    badge: bool,
+) -> Response {
+    let theme = svg::Theme::parse(query_param(req, "theme").as_deref());
+    match draw(chart, req, env, db, cfg, now, badge, theme).await {
+        Ok(body) => {
+            let tag = req.headers().get("If-None-Match").ok().flatten();
+            http::svg(body, tag.as_deref())
+        }
+        Err(e) => {
+            let text = match e.status {
+                401 => "unauthorized: add ?key= with a read key".to_string(),
+                403 => "forbidden: this key cannot read this chart".to_string(),
+                _ => e.message.clone(),
+            };
+            let body = if badge {
+                svg::badge(chart.as_str(), e.code)
+            } else {
+                svg::message(&text, 420, 60, theme)
+            };
+            http::frameable(e.status, "image/svg+xml; charset=utf-8", body, "no-store")
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn draw(
+    chart: &ChartName,
+    req: &Request,
+    env: &Env,
+    db: &Db,
+    cfg: &Config,
+    now: f64,
+    badge: bool,
+    theme: svg::Theme,
+) -> Result<String> {
+    let caller = caller(req, env, db, now).await?;
+    let param = |name: &str| query_param(req, name);
+    let labels = param("labels")
+        .map(|l| Labels::from_query(&l))
+        .transpose()?;
+    let series = db.series_of(chart.as_str(), cfg).await?;
+    let public = series.first().is_some_and(|s| s.public != 0);
+    caller.may(Action::Read(chart), public)?;
+    let s = pick_series(chart, &series, labels.as_ref())?;
+    let agg = match param("agg") {
+        Some(a) => Agg::parse(&a)?,
+        None if badge => Agg::Last,
+        None => Agg::Avg,
+    };
+    if badge {
+        let newest = db.buckets(s.id, 0, i64::MAX, 1).await?;
+        let value = newest
+            .first()
+            .map(|b| svg::format_value(b.value(agg)))
+            .unwrap_or_else(|| "no data".to_string());
+        let label = param("label").unwrap_or_else(|| chart.as_str().to_string());
+        return Ok(svg::badge(&label, &value));
+    }
+    let size = |name: &str, default: u32, min: u32, max: u32| -> Result<u32> {
+        match param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_size",
+                        format!("{name} must be from {min} to {max}"),
+                    )
+                }),
+        }
+    };
+    let spark = param("type").as_deref() == Some("spark");
+    let width = size("width", if spark { 160 } else { 600 }, 40, 2000)?;
+    let height = size("height", if spark { 40 } else { 200 }, 20, 1000)?;
+    let range_text = param("range").unwrap_or_else(|| "24h".to_string());
+    let range = parse_duration(&range_text).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_range",
+            "range must be a duration such as 1h, 24h or 7d",
+        )
+    })?;
+    // Every bucket is drawn while there are no more than pixels; beyond that buckets are rolled
+    // up by the smallest factor that fits. At most eight buckets a pixel are read.
+    let bucket = i64::from(s.bucket_seconds);
+    let to = now.ceil() as i64;
+    let from = (to - range).div_euclid(bucket) * bucket;
+    let buckets = db.buckets(s.id, from, to + 1, width as usize * 8).await?;
+    let factor = buckets.len().div_ceil(width as usize).max(1) as i64;
+    let (points, _) = answer(&buckets, agg, bucket * factor, s.bucket_seconds);
+    let xy: Vec<(i64, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
+    let title = param("title").unwrap_or_else(|| chart.as_str().to_string());
+    Ok(svg::line_chart(&svg::LineChart {
+        title: &title,
+        points: &xy,
+        from,
+        to,
+        width,
+        height,
+        theme,
+        spark,
+        caption: &format!("{range_text} · {}", agg.as_str()),
+    }))
 }

@@ -1,0 +1,129 @@
+// Images and embeds: SVG charts and badges drawn by the Worker, public charts, sparklines for the
+// dashboard, and which routes other sites may frame.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, nowSecs } from "./helpers.mjs";
+
+let c, readKey;
+before(async () => {
+  c = await startWorker();
+  const start = Math.floor((nowSecs() - 3 * 3600) / 60) * 60;
+  await c.ingest(Array.from({ length: 50 }, (_, i) => ({ chart: "users", value: 10 + i, ts: start + i * 60 })));
+  await c.ingest(Array.from({ length: 5 }, (_, i) => ({ chart: "blog.visits", value: i, ts: start + i * 60 })));
+  readKey = await c.newKey("read", { charts: "users" });
+});
+after(() => c.dispose());
+
+/** A small well-formedness check: every tag closes in order and no raw `<` or `&` hides in text. */
+function assertWellFormedXml(xml) {
+  const stack = [];
+  const tags = xml.match(/<[^>]*>/g) || [];
+  for (const t of tags) {
+    if (t.startsWith("<?") || t.endsWith("/>")) continue;
+    const close = /^<\/([\w:-]+)>$/.exec(t);
+    if (close) assert.equal(stack.pop(), close[1], `</${close[1]}> closes the open tag`);
+    else stack.push(/^<([\w:-]+)/.exec(t)[1]);
+  }
+  assert.deepEqual(stack, [], "every tag is closed");
+  const text = xml.replace(/<[^>]*>/g, "");
+  assert.ok(!/&(?!(amp|lt|gt|quot|#39);)/.test(text), "no bare & in text");
+}
+
+test("an SVG chart carries as many points as the series and parses as XML", async () => {
+  const r = await c.get(`/img/users.svg?key=${readKey}&range=24h`, null);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("Content-Type"), /^image\/svg\+xml/);
+  assertWellFormedXml(r.body);
+  assert.match(r.body, /data-points="50"/);
+  assert.match(r.body, />59</, "the last value is shown");
+});
+
+test("images are cacheable for about a minute and answer 304 to their ETag", async () => {
+  const r = await c.get(`/img/users.svg?key=${readKey}`, null);
+  assert.equal(r.headers.get("Cache-Control"), "public, max-age=60");
+  const etag = r.headers.get("ETag");
+  assert.match(etag, /^"[0-9a-f]{16}"$/);
+  const again = await c.fetch(`/img/users.svg?key=${readKey}`, { headers: { "If-None-Match": etag } });
+  assert.equal(again.status, 304);
+});
+
+test("width, height, theme and the sparkline style change the image", async () => {
+  const dark = await c.get(`/img/users.svg?key=${readKey}&theme=dark&width=300&height=100`, null);
+  assert.match(dark.body, /width="300" height="100"/);
+  assert.match(dark.body, /#0d1117/);
+  const spark = await c.get(`/img/users.svg?key=${readKey}&type=spark`, null);
+  assert.ok(!spark.body.includes("<text"));
+  assert.equal((await c.get(`/img/users.svg?key=${readKey}&width=5`, null)).status, 400);
+});
+
+test("a badge shows the chart name and the last value", async () => {
+  const r = await c.get(`/badge/users.svg?key=${readKey}`, null);
+  assert.equal(r.status, 200);
+  assertWellFormedXml(r.body);
+  assert.match(r.body, />users</);
+  assert.match(r.body, />59</);
+});
+
+test("a missing or wrong key on an image answers 401 with an SVG that says so", async () => {
+  for (const q of ["", "?key=nope"]) {
+    const r = await c.get(`/img/users.svg${q}`, null);
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get("Content-Type"), /^image\/svg\+xml/);
+    assertWellFormedXml(r.body);
+    assert.match(r.body, /unauthorized/);
+  }
+  const badge = await c.get("/badge/users.svg", null);
+  assert.equal(badge.status, 401);
+});
+
+test("a read key limited to one chart cannot draw another", async () => {
+  const r = await c.get(`/img/blog.visits.svg?key=${readKey}`, null);
+  assert.equal(r.status, 403);
+});
+
+test("a chart marked public is readable by anyone, and writable by no one without a key", async () => {
+  assert.equal((await c.get("/api/v1/charts/blog.visits", null)).status, 401);
+  const put = await c.send("PUT", "/api/v1/charts/blog.visits", { public: true });
+  assert.deepEqual(put.body, { chart: "blog.visits", bucket_seconds: 60, public: true });
+  assert.equal((await c.get("/api/v1/charts/blog.visits", null)).status, 200);
+  assert.equal((await c.get("/img/blog.visits.svg", null)).status, 200);
+  const listed = (await c.get("/api/v1/charts", null)).body.charts.map((s) => s.chart);
+  assert.deepEqual(listed, ["blog.visits"]);
+  const write = await c.fetch("/api/v1/ingest", { method: "POST", body: '{"chart":"blog.visits","value":1}' });
+  assert.equal(write.status, 401);
+  await c.send("PUT", "/api/v1/charts/blog.visits", { public: false });
+  assert.equal((await c.get("/img/blog.visits.svg", null)).status, 401);
+});
+
+test("an ingest key may mark its chart public but a read key may not", async () => {
+  const ingest = await c.newKey("ingest");
+  assert.equal((await c.send("PUT", "/api/v1/charts/users", { public: false }, ingest)).status, 200);
+  assert.equal((await c.send("PUT", "/api/v1/charts/users", { public: true }, readKey)).status, 403);
+});
+
+test("the chart list gives every series its sparkline in one request", async () => {
+  const r = await c.get("/api/v1/charts?spark=48");
+  const users = r.body.charts.find((s) => s.chart === "users");
+  assert.equal(users.spark.length, 48);
+  assert.deepEqual(users.spark.at(-1), { ts: users.first_ts + 49 * 60, value: 59 });
+  const ts = users.spark.map((p) => p.ts);
+  assert.deepEqual(ts, [...ts].sort((a, b) => a - b));
+  assert.equal(r.body.charts.find((s) => s.chart === "blog.visits").spark.length, 5);
+  assert.ok(r.cost.read < 2 * (48 + 5 + 10), `rows read ${r.cost.read}`);
+  assert.equal((await c.get("/api/v1/charts?spark=1000")).body.error.code, "invalid_spark");
+  assert.equal((await c.get("/api/v1/charts")).body.charts[0].spark, undefined);
+});
+
+test("only embeds and images may be framed by other sites", async () => {
+  const embed = await c.get(`/embed/users?key=${readKey}`, null);
+  assert.equal(embed.status, 200);
+  assert.match(embed.headers.get("Content-Type"), /^text\/html/);
+  assert.equal(embed.headers.get("Content-Security-Policy"), "frame-ancestors *");
+  assert.match(embed.body, /<html/i);
+  const img = await c.get(`/img/users.svg?key=${readKey}`, null);
+  assert.equal(img.headers.get("Content-Security-Policy"), "frame-ancestors *");
+  for (const p of ["/api/v1/charts", "/api/v1/charts/users", "/api/v1/keys", "/api/v1/health"]) {
+    const r = await c.get(p);
+    assert.equal(r.headers.get("Content-Security-Policy"), "frame-ancestors 'none'", p);
+  }
+});
