@@ -234,33 +234,50 @@ impl Db {
         Ok(rows.pop())
     }
 
-    /// The newest `limit` buckets of a series in [from, to), ascending. Rows read equal rows
-    /// returned: the primary key orders them. They travel as one JSON text, which costs far less
-    /// than one JavaScript object per row.
+    /// The newest `limit` buckets of a series in [from, to), ascending, rolled up into steps of
+    /// `step` seconds inside SQL when one is given. Rows read equal the buckets in
+    /// range, along the primary key; what travels back is one JSON text with one row per step,
+    /// which costs far less than one JavaScript object per bucket.
     pub async fn buckets(
         &self,
         series_id: f64,
         from: i64,
         to: i64,
         limit: usize,
+        step: Option<i64>,
     ) -> Result<Vec<Bucket>> {
         #[derive(Deserialize)]
         struct Packed {
             rows: Option<String>,
         }
-        let packed: Vec<Packed> = self
-            .all(
+        const RECENT: &str = "SELECT * FROM buckets WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3
+            ORDER BY ts DESC LIMIT ?4";
+        let mut args = vec![
+            num(series_id),
+            num(from as f64),
+            num(to as f64),
+            num(limit as f64),
+        ];
+        let sql = match step {
+            None => format!(
                 "SELECT json_group_array(json_array(ts, count, sum, min, max, last, last_ts)) AS rows
-                 FROM (SELECT * FROM buckets WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3
-                       ORDER BY ts DESC LIMIT ?4)",
-                &[
-                    num(series_id),
-                    num(from as f64),
-                    num(to as f64),
-                    num(limit as f64),
-                ],
-            )
-            .await?;
+                 FROM ({RECENT})"
+            ),
+            // Buckets do not overlap, so a step's last value is the last of its newest bucket.
+            Some(step) => {
+                args.push(num(step as f64));
+                format!(
+                    "SELECT json_group_array(json_array(t, n, s, mn, mx, l, lt)) AS rows FROM (
+                       SELECT t, SUM(count) AS n, SUM(sum) AS s, MIN(min) AS mn, MAX(max) AS mx,
+                              MAX(newest_last) AS l, MAX(last_ts) AS lt
+                       FROM (SELECT b.*, b.ts / b.step * b.step AS t,
+                                    FIRST_VALUE(b.last) OVER (PARTITION BY b.ts / b.step ORDER BY b.ts DESC) AS newest_last
+                             FROM (SELECT *, CAST(?5 AS INTEGER) AS step FROM ({RECENT})) AS b)
+                       GROUP BY t)"
+                )
+            }
+        };
+        let packed: Vec<Packed> = self.all(&sql, &args).await?;
         let rows: Vec<(i64, i64, f64, f64, f64, f64, f64)> = packed
             .first()
             .and_then(|p| p.rows.as_deref())
