@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn values_read_like_a_person_writes_them() {
         assert_eq!(format_value(42.0), "42");
-        assert_eq!(format_value(2.71828), "2.72");
+        assert_eq!(format_value(1.23456), "1.23");
         assert_eq!(format_value(12_345.0), "12.35k");
         assert_eq!(format_value(-2_500_000.0), "-2.5M");
         assert_eq!(format_value(0.5), "0.5");
