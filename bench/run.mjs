@@ -131,7 +131,7 @@ async function main() {
     execFileSync("bash", [".ci/build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
   }
   const wasm = readFileSync(path.join(root, "build/index_bg.wasm"));
-  const size = { wasm_raw_bytes: wasm.length, wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length };
+  const size = { wasm_raw_bytes: wasm.length, wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length, dashboard_gzip_bytes: dashboardBytes() };
 
   // pushplot: a fresh local D1, room for 7 days of one-minute buckets in one series.
   const state = mkdtempSync(path.join(tmpdir(), "pushplot-bench-"));
@@ -179,6 +179,8 @@ async function main() {
   results.pushplot.query_1000_points = await load("query 1000", { url: `${base}/api/v1/charts/query.1000?from=2d`, headers });
   results.pushplot.query_7d_as_hours = await load("query week", { url: `${base}/api/v1/charts/query.week?step=1h`, headers });
 
+  results.dashboard = await dashboard(p, base);
+
   const pg = pushgatewayBinary();
   if (pg) {
     const pgPort = await freePort();
@@ -197,6 +199,53 @@ async function main() {
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
   console.log(table(results));
   console.log(`\nresults: ${path.relative(root, out)}`);
+}
+
+/** Gzip size of every script and stylesheet the dashboard page loads. */
+function dashboardBytes() {
+  const html = readFileSync(path.join(root, "public/index.html"), "utf8");
+  const files = new Set([...html.matchAll(/<(?:script[^>]*src|link[^>]*href)="(\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]));
+  // Modules pull in their own imports.
+  for (const f of [...files]) {
+    if (!f.endsWith(".js")) continue;
+    for (const m of readFileSync(path.join(root, "public", f), "utf8").matchAll(/import[^"']*["']\.\/([^"']+\.js)["']/g)) files.add(`/${m[1]}`);
+  }
+  return [...files].reduce((sum, ref) => sum + gzipSync(readFileSync(path.join(root, "public", ref)), { level: 9 }).length, 0);
+}
+
+/**
+ * 50 series of 1,000 points each; the time from navigation until every card's sparkline is drawn
+ * in headless Chromium (the Debian package; skipped when it is not installed).
+ */
+async function dashboard(p, base) {
+  const series = smoke ? 5 : 50;
+  if (!existsSync("/usr/bin/chromium")) return { skipped: "no /usr/bin/chromium" };
+  for (let i = 0; i < series; i++) await seed(p, `dash.s${String(i).padStart(2, "0")}`, smoke ? 100 : 1000);
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.addInitScript((key) => localStorage.setItem("pushplot.key", key), TOKEN);
+    const total = (await (await fetch(`${base}/api/v1/charts`, { headers: { "X-API-Key": TOKEN } })).json()).charts.length;
+    const times = [];
+    for (let run = 0; run < (smoke ? 1 : 3); run++) {
+      const t0 = Date.now();
+      await page.goto(`${base}/`);
+      await page.waitForFunction(
+        (n) => [...document.querySelectorAll("svg.spark polyline.line")].filter((l) => (l.getAttribute("points") || "").trim().includes(" ")).length >= n,
+        total,
+        { timeout: 30_000 },
+      );
+      times.push(Date.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return { series: total, points_per_series: smoke ? 100 : 1000, sparklines_drawn_ms: times[Math.floor(times.length / 2)], runs_ms: times };
+  } finally {
+    await browser.close();
+  }
 }
 
 function targets(r) {
@@ -219,6 +268,7 @@ function targets(r) {
   add("rows written, batch of 100 points sharing buckets", b, "< 100", b < 100);
   const q = d.query_1000_points;
   add("rows read per query / points returned", `${q.read} / ${q.points}`, "close (<= 1.05x + 5)", q.read <= q.points * 1.05 + 5);
+  add("dashboard JS and CSS, gzip", `${(r.size.dashboard_gzip_bytes / 1024).toFixed(0)} KB`, "<= 120 KB", r.size.dashboard_gzip_bytes <= 120 * 1024);
   add("release wasm gzip", `${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB`, "< 250 KB", r.size.wasm_gzip_bytes < 250 * 1024);
   return t;
 }
@@ -240,7 +290,10 @@ function table(r) {
   lines.push(row(["query: 7 d of minutes as hours", ...fmt(r.pushplot.query_7d_as_hours), "-", "-", "-"]));
   lines.push("", "### D1 cost per call (rows, from Server-Timing)", "", row(["call", "rows read", "rows written"]), row(["---", "---:", "---:"]));
   for (const [k, v] of Object.entries(r.d1)) lines.push(row([k.replaceAll("_", " "), v.read, v.written ?? `- (${v.points} points)`]));
-  lines.push("", "### Size and start", "", `release wasm ${(r.size.wasm_raw_bytes / 1024).toFixed(0)} KB raw, ${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB gzip; wrangler dev start to first 200: ${r.size.start_to_first_200_ms} ms`);
+  if (r.dashboard?.sparklines_drawn_ms !== undefined) {
+    lines.push("", "### Dashboard", "", `${r.dashboard.series} series × ${r.dashboard.points_per_series} points: every sparkline drawn ${r.dashboard.sparklines_drawn_ms} ms after navigation (median of ${r.dashboard.runs_ms.length}, headless Chromium)`);
+  }
+  lines.push("", "### Size and start", "", `release wasm ${(r.size.wasm_raw_bytes / 1024).toFixed(0)} KB raw, ${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB gzip; dashboard JS and CSS ${(r.size.dashboard_gzip_bytes / 1024).toFixed(0)} KB gzip; wrangler dev start to first 200: ${r.size.start_to_first_200_ms} ms`);
   lines.push("", "### Targets", "", row(["target", "measured", "goal", "met"]), row(["---", "---", "---", "---"]));
   for (const t of r.targets) lines.push(row([t.name, t.measured, t.goal, t.pass ? "yes" : "**no**"]));
   return lines.join("\n");

@@ -1,0 +1,484 @@
+// The dashboard and the embed page in headless Chromium, against a real `wrangler dev` started the
+// way smoke.test.mjs starts it. Screenshots go to tests/screenshots/ (gitignored) for a person to
+// look at. Every page is checked for console errors and for requests that leave 127.0.0.1.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import http from "node:http";
+import { gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const shots = path.join(root, "tests/screenshots");
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+const token = "browser-admin-token";
+const T = { timeout: 90_000 };
+let server, base, state, browser, other, otherBase;
+const keys = {};
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function call(method, p, body, key = token) {
+  const r = await fetch(base + p, {
+    method,
+    headers: { "X-API-Key": key, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: r.status, body: json };
+}
+
+async function newKey(scope, charts) {
+  const r = await call("POST", "/api/v1/keys", { scope, charts, name: `browser test ${scope} ${charts || ""}` });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.key;
+}
+
+// The series the tests expect: 7 series over 6 charts, in 3 groups (api, shop, and no prefix).
+const now = Math.floor(Date.now() / 1000);
+const minute = Math.floor(now / 60) * 60;
+function seed() {
+  const pts = [];
+  // users: every 5 min for 48 h.
+  for (let i = 0; i < 576; i++) {
+    const ts = now - i * 300;
+    pts.push({ chart: "users", value: Math.round(1200 + 300 * Math.sin(ts / 20000) + (i % 7) * 9), ts });
+  }
+  // api.errors: 30 one-minute buckets in the last 30 min, 3 points each (values v-2, v, v+2).
+  for (let i = 0; i < 30; i++) {
+    const b = minute - 60 * i + 10;
+    const v = 10 + (i % 5);
+    pts.push({ chart: "api.errors", value: v - 2, ts: b }, { chart: "api.errors", value: v, ts: b + 5 }, { chart: "api.errors", value: v + 2, ts: b + 10 });
+  }
+  // api.latency: two label sets, every 10 min.
+  for (let i = 0; i < 200; i++) {
+    for (const host of ["a", "b"]) {
+      pts.push({ chart: "api.latency", value: (host === "a" ? 120 : 180) + 30 * Math.sin(i / 9), ts: now - i * 600, labels: { host } });
+    }
+  }
+  for (let i = 0; i < 100; i++) pts.push({ chart: "shop.orders", value: 20 + (i % 12) * 3, ts: now - i * 1800 });
+  for (let i = 0; i < 48; i++) pts.push({ chart: "shop.revenue", value: 1234.5 + i * 100 - (i % 4) * 310, ts: now - i * 3600 });
+  for (let i = 0; i < 7; i++) pts.push({ chart: "jobs/nightly rows", value: 500000 + i * 12000, ts: now - i * 86400 - 600 });
+  return pts;
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  state = mkdtempSync(path.join(tmpdir(), "pushplot-browser-"));
+  const wrangler = path.join(root, "node_modules/.bin/wrangler");
+  execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", state, "--file=schema.sql"], { cwd: root, env, stdio: "ignore" });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  // Its own process group, so that stopping it also stops the workerd children.
+  server = spawn(
+    wrangler,
+    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false", "--var", `ADMIN_TOKEN:${token}`],
+    { cwd: root, env, detached: true, stdio: "ignore" },
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${base}/api/v1/health`)).ok) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error("wrangler dev did not answer within 60 s");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const r = await call("POST", "/api/v1/ingest", seed());
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  keys.users = await newKey("read", "users");
+  keys.jobs = await newKey("read", "jobs/nightly rows");
+
+  // Another origin (another port) whose page frames the embeds.
+  const otherPort = await freePort();
+  otherBase = `http://127.0.0.1:${otherPort}`;
+  const frames = [
+    `${base}/embed/users?key=${keys.users}&range=24h&title=1`,
+    `${base}/embed/${encodeURIComponent("jobs/nightly rows")}?key=${keys.jobs}&range=7d&theme=dark&title=1`,
+    `${base}/embed/users?key=pp_wrong_key&range=24h`,
+  ];
+  other = http
+    .createServer((req, res) => {
+      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      res.end(
+        `<!doctype html><title>another site</title><body style="margin:16px;font-family:sans-serif;background:#fafafa">` +
+          `<h1 style="font-size:16px">A page on another origin framing three embeds</h1>` +
+          frames.map((src, i) => `<iframe id="f${i}" src="${src}" width="600" height="300" frameborder="0"></iframe>`).join("<br>") +
+          `</body>`,
+      );
+    })
+    .listen(otherPort, "127.0.0.1");
+
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  try {
+    await browser?.close();
+  } catch {}
+  try {
+    other?.close();
+  } catch {}
+  try {
+    process.kill(-server.pid, "SIGTERM");
+  } catch {}
+  if (state) rmSync(state, { recursive: true, force: true });
+});
+
+/** A fresh context and page that records requests and console errors. */
+async function open({ key, viewport = { width: 1280, height: 800 }, ...opts } = {}) {
+  // A fixed locale: the pages format numbers and times with the browser's.
+  const context = await browser.newContext({ viewport, locale: "en-US", ...opts });
+  if (key) await context.addInitScript((k) => localStorage.setItem("pushplot.key", k), key);
+  const page = await context.newPage();
+  page.requests = [];
+  page.errors = [];
+  page.failed = [];
+  page.on("request", (r) => page.requests.push(r.url()));
+  page.on("response", (r) => r.status() >= 400 && page.failed.push(`${r.status()} ${new URL(r.url()).pathname}`));
+  page.on("console", (m) => m.type() === "error" && page.errors.push(m.text()));
+  page.on("pageerror", (e) => page.errors.push(`pageerror: ${e.message}`));
+  return page;
+}
+
+/** No request left 127.0.0.1 and nothing was logged as an error, except what `allow` expects. */
+async function clean(page, allow = []) {
+  for (const u of page.requests) {
+    const url = new URL(u);
+    if (url.protocol === "data:" || url.protocol === "blob:") continue;
+    assert.equal(url.hostname, "127.0.0.1", `a request left 127.0.0.1: ${u}`);
+  }
+  const errors = page.errors.filter((e) => !allow.some((re) => re.test(e)));
+  assert.deepEqual(errors, [], "console errors");
+  await page.context().close();
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(shots, name) });
+const dataset = (page, i = 2) => page.evaluate((i) => window.__pushplot.chart.data.datasets[i].data.map((p) => p.y), i);
+const pointCount = (page) => page.evaluate(() => window.__pushplot.chart.data.datasets[2].data.length);
+async function drawn(page, predicate = "n > 0") {
+  await page.waitForFunction(`(() => { const c = window.__pushplot && window.__pushplot.chart; if (!c) return false; const n = c.data.datasets[2].data.length; return ${predicate}; })()`);
+}
+
+test("the key form: a wrong key, an ingest key and the admin token, remembered and forgotten", T, async () => {
+  const ingestKey = await newKey("ingest");
+  const page = await open();
+  await page.goto(base + "/");
+  await page.waitForSelector("#key-form input:visible");
+  await page.fill("#key-form input", "pp_not_a_key");
+  await page.press("#key-form input", "Enter");
+  await page.waitForSelector("#login-error:visible");
+  assert.match(await page.textContent("#login-error"), /401.*wrong or has been revoked/);
+  await page.fill("#key-form input", ingestKey);
+  await page.press("#key-form input", "Enter");
+  await page.waitForFunction(() => /403/.test(document.getElementById("login-error").textContent));
+  await page.fill("#key-form input", token);
+  await page.press("#key-form input", "Enter");
+  await page.waitForSelector(".card");
+  assert.equal(await page.evaluate(() => localStorage.getItem("pushplot.key")), token);
+  await page.reload();
+  await page.waitForSelector(".card");
+  await page.click("#forget");
+  await page.waitForSelector("#key-form input:visible");
+  assert.equal(await page.evaluate(() => localStorage.getItem("pushplot.key")), null);
+  await clean(page, [/status of 40[13]/]);
+});
+
+test("the overview: every series as a card with a sparkline from one request, grouped and filterable", T, async () => {
+  const list = (await call("GET", "/api/v1/charts")).body.charts;
+  assert.equal(list.length, 7);
+  const page = await open({ key: token });
+  await page.goto(base + "/");
+  await page.waitForSelector(".card");
+  const cards = await page.$$eval(".card", (els) =>
+    els.map((a) => ({
+      name: a.querySelector(".name").textContent,
+      chips: a.querySelector(".chips").textContent,
+      spark: a.querySelector(".spark .line").getAttribute("points").trim().split(/\s+/).filter(Boolean).length,
+      value: a.querySelector(".value").textContent,
+      ago: a.querySelector(".ago").textContent,
+      changeTitle: a.querySelector(".change").title,
+    })),
+  );
+  assert.equal(cards.length, list.length);
+  for (const s of list) {
+    const c = cards.find((c) => c.name === s.chart && c.chips === Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(""));
+    assert.ok(c, `no card for ${s.chart} ${JSON.stringify(s.labels)}`);
+    // The spark holds the newest 48 buckets, each a vertex of the polyline.
+    assert.equal(c.spark, Math.min(48, s.points), `sparkline of ${s.chart}`);
+    assert.match(c.ago, /^updated (just now|\d+ (min|h|d) ago)$/);
+  }
+  assert.ok(cards.find((c) => c.name === "api.errors").changeTitle.length > 0, "the change says what it compares");
+  assert.deepEqual(await page.$$eval(".group h2", (h) => h.map((e) => e.textContent)), ["api", "shop", "other"]);
+  // One list request with sparklines, no request per chart.
+  assert.ok(page.requests.some((u) => u.includes("/api/v1/charts?spark=48")));
+  assert.equal(page.requests.filter((u) => u.includes("/api/v1/charts/")).length, 0);
+  await shot(page, "overview.png");
+
+  await page.fill("#filter", "shop");
+  assert.deepEqual(await page.$$eval(".card:not([hidden]) .name", (e) => e.map((x) => x.textContent)), ["shop.orders", "shop.revenue"]);
+  assert.match(page.url(), /#\/\?q=shop$/);
+  await page.fill("#filter", "host=b");
+  assert.equal(await page.locator(".card:visible").count(), 1);
+  await page.fill("#filter", "nothing-like-this");
+  await page.waitForSelector("#nomatch:visible");
+
+  // The budget: every script and style sheet the dashboard loads, gzipped, at most 120 KB.
+  let total = 0;
+  for (const u of ["/app.js", "/plot.js", "/style.css", "/vendor/chart.umd.js"]) total += gzipSync(Buffer.from(await (await fetch(base + u)).arrayBuffer())).length;
+  const loaded = page.requests.filter((u) => /\.(js|css)(\?|$)/.test(u)).map((u) => new URL(u).pathname).sort();
+  assert.deepEqual(loaded, ["/app.js", "/plot.js", "/style.css", "/vendor/chart.umd.js"]);
+  assert.ok(total <= 120 * 1024, `the page loads ${total} bytes of gzipped JS and CSS`);
+  await clean(page);
+});
+
+test("the detail view: points, ranges, aggregates, labels, zoom, downloads and refresh in place", T, async () => {
+  const page = await open({ key: token });
+  await page.goto(base + "/");
+  await page.click(".card:has-text('api.errors')");
+  await page.waitForURL(/#\/chart\/api\.errors\?range=24h&agg=avg$/);
+  await drawn(page);
+  await page.click("#ranges [data-range='1h']");
+  await page.waitForURL(/range=1h/);
+  await drawn(page, "n === 30");
+  assert.equal(await page.getAttribute("#plot", "data-step"), "60");
+  // The min-max band behind avg: min and max datasets hold v-2 and v+2.
+  const [min, max, avg] = [await dataset(page, 0), await dataset(page, 1), await dataset(page, 2)];
+  assert.deepEqual(min.map((v, i) => v + 2), avg);
+  assert.deepEqual(max.map((v, i) => v - 2), avg);
+  assert.match(await page.textContent("#d-info"), /bucket 1 min · step 1 min · 30 points shown \(avg, shaded: min–max\) · keeps the newest 1,000 buckets/);
+
+  // Another aggregate changes what is drawn, and drops the band.
+  await page.selectOption("#agg", "count");
+  await page.waitForURL(/agg=count/);
+  await page.waitForFunction(() => window.__pushplot.chart.data.datasets[2].data.every((p) => p.y === 3) && window.__pushplot.chart.data.datasets[1].data.length === 0);
+  await page.selectOption("#agg", "max");
+  await page.waitForFunction(() => window.__pushplot.chart.data.datasets[2].data.every((p) => p.y >= 12));
+  await page.selectOption("#agg", "avg");
+
+  // A longer range: a coarser step fitted to the width, so fewer points.
+  await page.click("#ranges [data-range='24h']");
+  await page.waitForFunction(() => document.getElementById("plot").dataset.step === "300");
+  const coarse = await pointCount(page);
+  assert.ok(coarse >= 6 && coarse <= 7, `24h shows ${coarse} points of 5 min`);
+
+  // Drag across the chart: the selected time becomes a custom range; reset goes back.
+  await page.click("#ranges [data-range='1h']");
+  await drawn(page, "n === 30");
+  const area = await page.evaluate(() => {
+    const a = window.__pushplot.chart.chartArea;
+    const r = document.getElementById("canvas").getBoundingClientRect();
+    return { x: r.left + a.left, y: r.top + (a.top + a.bottom) / 2, w: a.right - a.left };
+  });
+  await page.mouse.move(area.x + area.w * 0.6, area.y);
+  await page.mouse.down();
+  await page.mouse.move(area.x + area.w * 0.8, area.y, { steps: 6 });
+  await page.waitForSelector("#sel:visible");
+  await page.mouse.up();
+  await page.waitForURL(/range=custom&from=\d+&to=\d+/);
+  const u = new URLSearchParams(page.url().split("?")[1]);
+  const span = Number(u.get("to")) - Number(u.get("from"));
+  assert.ok(span > 600 && span < 900, `the zoom selected ${span} s of the hour`);
+  await page.waitForSelector("#reset:visible");
+  await drawn(page, "n > 0 && n < 30");
+  await page.click("#reset");
+  await page.waitForURL(/range=1h/);
+  await drawn(page, "n === 30");
+
+  // Tooltips: exact value and local time.
+  await page.mouse.move(area.x + area.w * 0.99, area.y);
+  await page.waitForFunction(() => window.__pushplot.chart.tooltip.opacity > 0);
+  const tip = await page.evaluate(() => ({ title: window.__pushplot.chart.tooltip.title, body: window.__pushplot.chart.tooltip.body.map((b) => [...b.lines, ...b.after].join(" ")) }));
+  assert.match(tip.title[0], /\d{4}.*\(1 min\)/);
+  assert.match(tip.body.join(" "), /^avg: \d+ min \d+ · max \d+ · count 3$/);
+  await shot(page, "detail.png");
+
+  // Downloads: the points shown, as CSV and as the JSON answer.
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
+  assert.equal(csv.suggestedFilename(), "api.errors-1h-avg.csv");
+  const lines = readFileSync(await csv.path(), "utf8").trim().split("\n");
+  assert.equal(lines[0], "ts,time,value,count,sum,min,max,last");
+  assert.equal(lines.length, 31);
+  const [json] = await Promise.all([page.waitForEvent("download"), page.click("#json")]);
+  const answer = JSON.parse(readFileSync(await json.path(), "utf8"));
+  assert.equal(answer.points.length, 30);
+  assert.equal(answer.chart, "api.errors");
+
+  // Refresh: a new point shows up in the same chart object, drawn in place.
+  await page.evaluate(() => (window.__before = window.__pushplot.chart));
+  assert.equal((await call("POST", "/api/v1/ingest", { chart: "api.errors", value: 99 })).status, 200);
+  await page.evaluate(() => window.__pushplot.refresh());
+  await page.waitForFunction(() => window.__pushplot.chart.data.datasets[1].data.at(-1).y === 99);
+  assert.ok(await page.evaluate(() => window.__before === window.__pushplot.chart && document.querySelectorAll("canvas").length === 1));
+
+  // Labels: a chart with two label sets offers both; the choice is in the URL and the query.
+  await page.goto(base + "/#/chart/api.latency?range=24h&agg=avg");
+  await page.waitForSelector("#plot[data-chart='api.latency'][data-labels='host:a']");
+  assert.deepEqual(await page.$$eval("#d-labels button", (b) => b.map((x) => x.textContent)), ["host=a", "host=b"]);
+  const a = await dataset(page);
+  await page.click("#d-labels button:has-text('host=b')");
+  await page.waitForURL(/labels=host:b/);
+  await page.waitForFunction(() => window.__pushplot.chart.data.datasets[2].data.every((p) => p.y > 145));
+  assert.ok(a.every((v) => v < 155));
+  assert.ok(page.requests.some((r) => r.includes("labels=%7B%22host%22%3A%22b%22%7D")));
+  // The URL alone reproduces the view.
+  const linked = await open({ key: token });
+  await linked.goto(page.url());
+  await linked.waitForFunction(() => window.__pushplot.chart && window.__pushplot.chart.data.datasets[2].data.length > 0 && window.__pushplot.chart.data.datasets[2].data.every((p) => p.y > 145));
+  assert.equal(await linked.textContent("#d-labels button[aria-pressed='true']"), "host=b");
+  await clean(linked);
+
+  // Custom range from the inputs.
+  await page.click("#ranges [data-range='custom']");
+  await page.waitForSelector("#custom:visible");
+  await page.click("#custom button");
+  await page.waitForURL(/range=custom/);
+  await drawn(page);
+  await clean(page);
+});
+
+test("the embed button gives the snippets and mints a read key for one chart", T, async () => {
+  const page = await open({ key: token });
+  await page.goto(base + "/#/chart/users?range=7d&agg=avg");
+  await drawn(page);
+  await page.click("#embed");
+  await page.waitForSelector("#embed-dialog[open]");
+  assert.equal(await page.inputValue("#e-link"), `${base}/embed/users?key=READ_KEY&range=7d`);
+  await page.click("#e-mint");
+  await page.waitForFunction(() => !document.getElementById("e-link").value.includes("READ_KEY"));
+  const link = await page.inputValue("#e-link");
+  const minted = new URL(link).searchParams.get("key");
+  assert.equal(await page.inputValue("#e-iframe"), `<iframe src="${link}" width="600" height="300" frameborder="0"></iframe>`);
+  assert.equal(await page.inputValue("#e-md"), `![users](${base}/img/users.svg?key=${minted}&range=7d)`);
+  // The minted key reads this chart and no other.
+  assert.equal((await call("GET", "/api/v1/charts/users?from=1h", undefined, minted)).status, 200);
+  assert.equal((await call("GET", "/api/v1/charts/shop.orders?from=1h", undefined, minted)).status, 403);
+  await page.keyboard.press("Escape");
+
+  // A chart name with a slash and a space is encoded in every snippet.
+  await page.goto(base + "/#/chart/" + encodeURIComponent("jobs/nightly rows") + "?range=7d&agg=avg");
+  await page.waitForSelector(`#plot[data-chart="jobs/nightly rows"]`);
+  await page.click("#embed");
+  assert.match(await page.inputValue("#e-link"), /\/embed\/jobs%2Fnightly%20rows\?key=READ_KEY&range=7d$/);
+  await clean(page);
+
+  // A read key cannot mint keys: the dialog says so.
+  const reader = await open({ key: await newKey("read") });
+  await reader.goto(base + "/#/chart/users?range=24h&agg=avg");
+  await drawn(reader);
+  await reader.click("#embed");
+  await reader.click("#e-mint");
+  await reader.waitForFunction(() => /Only the admin token can make keys/.test(document.getElementById("e-status").textContent));
+  await clean(reader, [/status of 403/]);
+});
+
+test("the embed renders inside an iframe of a page from another origin", T, async () => {
+  const page = await open({ viewport: { width: 680, height: 1040 } });
+  await page.goto(otherBase + "/");
+  const byId = async (id) => (await page.$(`#${id}`)).contentFrame();
+  const f0 = await byId("f0");
+  const f1 = await byId("f1");
+  const f2 = await byId("f2");
+  // 24 h at a step fitted to 600 px: 15 min, 96 points.
+  await f0.waitForFunction(() => window.__pushplot && window.__pushplot.chart && window.__pushplot.chart.data.datasets[2].data.length > 90);
+  await f1.waitForFunction(() => window.__pushplot && window.__pushplot.chart && window.__pushplot.chart.data.datasets[2].data.length === 7);
+  assert.equal(await f0.textContent("#title"), "users");
+  assert.equal(await f1.textContent("#title"), "jobs/nightly rows");
+  // Fills the frame with no scrollbars.
+  for (const f of [f0, f1]) {
+    const m = await f.evaluate(() => ({ sw: document.documentElement.scrollWidth, sh: document.documentElement.scrollHeight, cw: innerWidth, ch: innerHeight, canvas: document.getElementById("canvas").getBoundingClientRect().height }));
+    assert.ok(m.sw <= m.cw && m.sh <= m.ch, `scrollbars in the embed: ${JSON.stringify(m)}`);
+    assert.ok(m.canvas > 200, `the chart is ${m.canvas}px high in a 300px frame`);
+  }
+  // theme=dark is dark whatever the system says.
+  assert.equal(await f1.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(23, 27, 34)");
+  await f2.waitForSelector("#msg:visible");
+  assert.match(await f2.textContent("#msg"), /key was not accepted \(401\)/);
+  await shot(page, "embed.png");
+  await clean(page, [/status of 401/]);
+
+  // A public chart embeds without a key.
+  assert.equal((await call("PUT", "/api/v1/charts/shop.orders", { public: true })).status, 200);
+  const pub = await open({ viewport: { width: 600, height: 300 } });
+  await pub.goto(base + "/embed/shop.orders?range=7d");
+  await pub.waitForFunction(() => window.__pushplot && window.__pushplot.chart.data.datasets[2].data.length > 10);
+  await clean(pub);
+});
+
+test("dark theme follows prefers-color-scheme", T, async () => {
+  const page = await open({ key: token });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.goto(base + "/#/chart/users?range=24h&agg=avg");
+  await drawn(page);
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 18, 23)");
+  assert.equal(await page.evaluate(() => window.__pushplot.chart.data.datasets[2].borderColor), "#60a5fa");
+  await shot(page, "dark.png");
+  // Switching back redraws in the light colors without a reload.
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.waitForFunction(() => window.__pushplot.chart.data.datasets[2].borderColor === "#2563eb");
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(245, 246, 248)");
+  await clean(page);
+});
+
+test("works at phone width (390 px)", T, async () => {
+  const page = await open({ key: token, viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await page.goto(base + "/");
+  await page.waitForSelector(".card");
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+  assert.equal(await overflow(), 0);
+  await shot(page, "phone.png");
+  await page.goto(base + "/#/chart/users?range=24h&agg=avg");
+  await drawn(page);
+  assert.equal(await overflow(), 0);
+  const box = await page.evaluate(() => document.getElementById("canvas").getBoundingClientRect().width);
+  assert.ok(box > 300, `the chart is ${box}px wide`);
+  await clean(page);
+});
+
+test("the empty state shows the curl line for a first point", T, async () => {
+  const page = await open({ key: await newKey("read", "nothing-here.") });
+  await page.goto(base + "/");
+  await page.waitForSelector("#empty:visible");
+  assert.equal(
+    await page.textContent("#curl"),
+    `curl -X POST ${base}/api/v1/ingest -H "X-API-Key: $KEY" -d '{"chart":"users","value":42}'`,
+  );
+  await clean(page);
+});
+
+test("the SVG image and badge open in the browser", T, async () => {
+  const page = await open({ viewport: { width: 800, height: 400 }, deviceScaleFactor: 2 });
+  for (const [p, name] of [
+    [`/img/users.svg?key=${keys.users}&range=24h`, "img.png"],
+    [`/badge/users.svg?key=${keys.users}`, "badge.png"],
+  ]) {
+    const r = await page.goto(base + p);
+    assert.equal(r.status(), 200, `${p}: ${await r.text()}`);
+    assert.match(r.headers()["content-type"], /^image\/svg\+xml/);
+    assert.match(await r.text(), /<svg[\s>]/);
+    await page.locator("svg").first().screenshot({ path: path.join(shots, name) });
+  }
+  // Chromium asks for /favicon.ico on its own for a page that is an image and logs its 404; no
+  // request the pages made failed.
+  assert.deepEqual(page.failed, []);
+  await clean(page, [/status of 404/]);
+});
