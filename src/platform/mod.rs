@@ -5,7 +5,7 @@ mod commit;
 mod db;
 mod http;
 
-use crate::core::bucket::Agg;
+use crate::core::bucket::{rollup, Agg};
 use crate::core::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
 use crate::core::error::ApiError;
 use crate::core::ingest::{too_large_body, Batch};
@@ -376,8 +376,7 @@ async fn get_chart(
     let limit = (MAX_QUERY_POINTS + 1)
         .saturating_mul(per_step)
         .min(1_000_000);
-    let rolled = (step > i64::from(s.bucket_seconds)).then_some(step);
-    let buckets = db.buckets(s.id, from, to, limit, rolled).await?;
+    let buckets = db.buckets(s.id, from, to, limit).await?;
     let (points, truncated) = answer(&buckets, params.agg, step, s.bucket_seconds);
     Ok(http::json(
         200,
@@ -499,16 +498,10 @@ async fn configure_chart(
             }
             let mut rewrites = Vec::new();
             for s in held {
-                let merged = db
-                    .buckets(
-                        s.id,
-                        0,
-                        i64::MAX,
-                        s.n_buckets.max(1) as usize,
-                        Some(i64::from(new)),
-                    )
+                let buckets = db
+                    .buckets(s.id, 0, i64::MAX, s.n_buckets.max(1) as usize)
                     .await?;
-                rewrites.push((s.id, merged));
+                rewrites.push((s.id, rollup(&buckets, i64::from(new))));
             }
             db.rebucket(&rewrites, chart.as_str(), new, now).await?;
         }
@@ -708,7 +701,7 @@ async fn draw(
         None => Agg::Avg,
     };
     if badge {
-        let newest = db.buckets(s.id, 0, i64::MAX, 1, None).await?;
+        let newest = db.buckets(s.id, 0, i64::MAX, 1).await?;
         let value = newest
             .first()
             .map(|b| svg::format_value(b.value(agg)))
@@ -746,9 +739,7 @@ async fn draw(
     let bucket = i64::from(s.bucket_seconds);
     let to = now.ceil() as i64;
     let from = (to - range).div_euclid(bucket) * bucket;
-    let buckets = db
-        .buckets(s.id, from, to + 1, width as usize * 8, None)
-        .await?;
+    let buckets = db.buckets(s.id, from, to + 1, width as usize * 8).await?;
     let factor = buckets.len().div_ceil(width as usize).max(1) as i64;
     let (points, _) = answer(&buckets, agg, bucket * factor, s.bucket_seconds);
     let xy: Vec<(i64, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
