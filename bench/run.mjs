@@ -4,7 +4,7 @@
 // writes to a temporary file, and is what `npm test` runs so that this script cannot rot.
 import autocannon from "autocannon";
 import { spawn, execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, statSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus, totalmem } from "node:os";
 import path from "node:path";
@@ -69,7 +69,29 @@ function pushgatewayBinary() {
   return r.status === 0 && existsSync(bin) ? bin : null;
 }
 
+/** CPU seconds spent so far by each program in a process group, from /proc (Linux). */
+function groupCpu(pgid) {
+  const byProgram = {};
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) !== pgid) continue;
+    byProgram[comm] = (byProgram[comm] || 0) + (Number(f[11]) + Number(f[12])) / 100;
+  }
+  return byProgram;
+}
+
+/** The server group whose CPU the load workloads report, set once pushplot is up. */
+let measuredGroup = null;
+
 async function load(name, opts) {
+  const cpuBefore = measuredGroup ? groupCpu(measuredGroup) : null;
   // In smoke mode a fixed number of requests, so that slow workloads still complete some.
   const length = smoke ? { amount: CONNECTIONS * 2 } : { duration: DURATION };
   const r = await autocannon({ connections: CONNECTIONS, ...length, ...opts });
@@ -79,7 +101,16 @@ async function load(name, opts) {
     throw new Error(`${name}: ${ok} ok, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
   }
   const seconds = r.duration;
+  // Where the time goes: CPU milliseconds per request in each program of the server's group.
+  const cpu_ms_per_request = {};
+  if (cpuBefore) {
+    for (const [prog, secs] of Object.entries(groupCpu(measuredGroup))) {
+      const used = secs - (cpuBefore[prog] || 0);
+      if (used > 0) cpu_ms_per_request[prog] = Number(((used * 1000) / ok).toFixed(3));
+    }
+  }
   return {
+    cpu_ms_per_request,
     requests_per_s: Math.round(ok / seconds),
     points_per_s: Math.round((ok * (opts.pointsPerRequest ?? 1)) / seconds),
     p50_ms: r.latency.p50,
@@ -147,6 +178,7 @@ async function main() {
     `${base}/api/v1/health`,
   );
   const p = api(base);
+  measuredGroup = groups[groups.length - 1];
   const headers = { "X-API-Key": TOKEN };
   const results = { date: new Date().toISOString(), smoke, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
     settings: { connections: CONNECTIONS, duration_s: DURATION, generator: "autocannon 9 (in one Node process)" }, size: { ...size, start_to_first_200_ms: Math.round(startMs) }, pushplot: {}, pushgateway: {}, d1: {} };
@@ -187,6 +219,7 @@ async function main() {
     const pgPort = await freePort();
     const pgBase = `http://127.0.0.1:${pgPort}`;
     await startServer(pg, [`--web.listen-address=127.0.0.1:${pgPort}`], `${pgBase}/-/ready`);
+    measuredGroup = groups[groups.length - 1];
     results.pushgateway.single = await load("pg single", { url: `${pgBase}/metrics/job/bench`, method: "POST", body: "bench_single 42\n" });
     results.pushgateway.batch_100 = await load("pg batch 100", { url: `${pgBase}/metrics/job/bench100`, method: "POST", body: promBody(100), pointsPerRequest: 100 });
     results.pushgateway.batch_1000 = await load("pg batch 1000", { url: `${pgBase}/metrics/job/bench1000`, method: "POST", body: promBody(1000), pointsPerRequest: 1000 });
@@ -289,6 +322,10 @@ function table(r) {
   }
   lines.push(row(["query: 1,000-point series", ...fmt(r.pushplot.query_1000_points), "-", "-", "-"]));
   lines.push(row(["query: 7 d of minutes as hours", ...fmt(r.pushplot.query_7d_as_hours), "-", "-", "-"]));
+  lines.push("", "### Where the CPU goes (ms of CPU per request, by program in the server's process group)", "");
+  for (const [label, x] of [["pushplot no-D1 route", r.pushplot.health_no_d1], ["pushplot 1 point", r.pushplot.single], ["pushplot 100 points", r.pushplot.batch_100], ["pushplot 1,000 points", r.pushplot.batch_1000], ["Pushgateway 1 sample", r.pushgateway.single], ["Pushgateway 100 samples", r.pushgateway.batch_100]]) {
+    if (x?.cpu_ms_per_request) lines.push(`- ${label}: ${Object.entries(x.cpu_ms_per_request).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  }
   lines.push("", "### D1 cost per call (rows, from Server-Timing)", "", row(["call", "rows read", "rows written"]), row(["---", "---:", "---:"]));
   for (const [k, v] of Object.entries(r.d1)) lines.push(row([k.replaceAll("_", " "), v.read, v.written ?? `- (${v.points} points)`]));
   if (r.dashboard?.sparklines_drawn_ms !== undefined) {

@@ -53,7 +53,8 @@ impl std::fmt::Display for ChartName {
 
 /// A set of labels; the same chart with other labels is another series. Names follow Prometheus
 /// rules so that series can later be exported as metrics unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct Labels(BTreeMap<String, String>);
 
 impl Labels {

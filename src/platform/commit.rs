@@ -15,7 +15,10 @@ use std::time::Duration;
 /// A round takes waiting batches while the total stays under this many points, which keeps the
 /// one JSON parameter well below D1's 2 MB limit for a value.
 const MAX_POINTS_PER_ROUND: usize = 10_000;
-const POLL: Duration = Duration::from_millis(1);
+const POLL: Duration = Duration::from_millis(2);
+/// Under concurrency (the previous round carried other requests) a writer waits this long before
+/// taking the queue, so that more requests share its transaction, as databases delay commits.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// What a request learns about the write that carried its points.
 #[derive(Clone, Copy)]
@@ -35,6 +38,7 @@ thread_local! {
     static NEXT_TICKET: Cell<u64> = const { Cell::new(0) };
     static QUEUE: RefCell<VecDeque<(u64, Batch)>> = const { RefCell::new(VecDeque::new()) };
     static DONE: RefCell<HashMap<u64, Outcome>> = RefCell::new(HashMap::new());
+    static LAST_ROUND: Cell<usize> = const { Cell::new(1) };
 }
 
 /// Writes `batch`, alone or together with batches of concurrent requests.
@@ -58,6 +62,13 @@ pub async fn write(db: &Db, batch: Batch, cfg: &Config, now: f64) -> Outcome {
 
 /// Writes one round: this request's batch and as many waiting ones as fit, in arrival order.
 async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
+    let mut guard = Round {
+        tickets: vec![ticket],
+        finished: false,
+    };
+    if LAST_ROUND.with(Cell::get) > 1 {
+        worker::Delay::from(GATHER).await;
+    }
     let round = QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         let mut taken: Vec<(u64, Batch)> = Vec::new();
@@ -74,10 +85,8 @@ async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
         *q = rest;
         taken
     });
-    let mut guard = Round {
-        tickets: round.iter().map(|(t, _)| *t).collect(),
-        finished: false,
-    };
+    guard.tickets = round.iter().map(|(t, _)| *t).collect();
+    LAST_ROUND.with(|l| l.set(round.len()));
     let combined = Batch::combine(round.iter().map(|(_, b)| b));
     let before = db.cost();
     let result = db.ingest(&combined, cfg, now).await;
