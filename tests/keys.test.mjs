@@ -88,3 +88,13 @@ test("without an ADMIN_TOKEN the admin routes are off", async () => {
     await bare.dispose();
   }
 });
+
+test("?key= works on read routes with a stored key, never with the admin token or on admin routes", async () => {
+  const read = await c.newKey("read");
+  await c.ingest({ chart: "urlkey", value: 1 });
+  assert.equal((await c.get(`/api/v1/charts/urlkey?key=${read}`, null)).status, 200);
+  assert.equal((await c.get(`/api/v1/charts/urlkey?key=${ADMIN}`, null)).status, 401);
+  const admin = await c.newKey("admin");
+  assert.equal((await c.get(`/api/v1/keys?key=${admin}`, null)).status, 401);
+  assert.equal((await c.get(`/api/v1/keys?key=${ADMIN}`, null)).status, 401);
+});

@@ -119,3 +119,12 @@ test("unknown API paths are JSON 404s", async () => {
   assert.equal(r.status, 404);
   assert.equal(r.body.error.code, "not_found");
 });
+
+test("a duration with a non-ASCII unit is a 400, never a crash", async () => {
+  for (const q of ["?from=1%C3%A9", "?step=1%C3%A9", "?to=%C3%A9", "?from=-1e300"]) {
+    const r = await get(q);
+    assert.ok(r.status === 400 || r.status === 200, `${q}: ${r.status}`);
+    if (r.status === 400) assert.equal(r.body.error.code === "invalid_range" || r.body.error.code === "invalid_step", true);
+  }
+  assert.equal((await get("?from=1%C3%A9")).body.error.code, "invalid_range");
+});

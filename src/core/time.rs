@@ -58,13 +58,14 @@ impl Timestamp {
 }
 
 /// Reads a time given in a query: unix seconds, or a duration back from now such as `24h`, `-7d`,
-/// `90m`, `30s`, `2w`.
+/// `90m`, `30s`, `2w`. Clamped to [0, 1e11) so range arithmetic cannot overflow.
 pub fn parse_query_time(raw: &str, now: f64) -> Option<f64> {
     let raw = raw.trim();
-    if let Ok(n) = raw.parse::<f64>() {
-        return n.is_finite().then_some(n);
-    }
-    parse_duration(raw.trim_start_matches('-')).map(|d| now - d as f64)
+    let t = match raw.parse::<f64>() {
+        Ok(n) => n.is_finite().then_some(n)?,
+        Err(_) => now - parse_duration(raw.trim_start_matches('-'))? as f64,
+    };
+    Some(t.clamp(0.0, MILLISECONDS_THRESHOLD))
 }
 
 /// A duration such as `3600`, `90m`, `24h`, `7d`, `2w` in seconds.
@@ -73,14 +74,14 @@ pub fn parse_duration(raw: &str) -> Option<i64> {
     if let Ok(n) = raw.parse::<i64>() {
         return (n > 0).then_some(n);
     }
-    let (num, unit) = raw.split_at(raw.len().checked_sub(1)?);
-    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
+    let unit = raw.chars().last()?;
+    let n: i64 = raw.strip_suffix(unit)?.parse().ok().filter(|n| *n > 0)?;
     let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
         _ => return None,
     };
     n.checked_mul(mult)
@@ -134,6 +135,16 @@ mod tests {
         assert_eq!(parse_query_time("24h", NOW), Some(NOW - 86_400.0));
         assert_eq!(parse_query_time("-7d", NOW), Some(NOW - WEEK as f64));
         assert_eq!(parse_query_time("soon", NOW), None);
+    }
+
+    #[test]
+    fn a_multibyte_unit_or_an_absurd_time_is_an_error_or_clamped_never_a_panic() {
+        assert_eq!(parse_duration("1é"), None);
+        assert_eq!(parse_duration("é"), None);
+        assert_eq!(parse_query_time("1é", NOW), None);
+        assert_eq!(parse_query_time("-1e300", NOW), Some(0.0));
+        assert_eq!(parse_query_time("1e300", NOW), Some(MILLISECONDS_THRESHOLD));
+        assert_eq!(parse_query_time("999999999999w", NOW), Some(0.0));
     }
 
     #[test]

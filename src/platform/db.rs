@@ -289,12 +289,13 @@ impl Db {
         Ok(buckets)
     }
 
-    /// Every series, optionally only charts starting with `prefix`, with first and newest bucket
-    /// and the averages of its newest `spark` buckets. Reads about `spark + 3` index rows per
-    /// series, whatever a series holds.
+    /// Every series, optionally only charts starting with `prefix` or only public ones, with first
+    /// and newest bucket and the averages of its newest `spark` buckets. Reads about `spark + 3`
+    /// index rows per listed series, whatever a series holds.
     pub async fn list(
         &self,
         prefix: Option<&str>,
+        public_only: bool,
         cfg: &Config,
         spark: u32,
     ) -> Result<Vec<ListRow>> {
@@ -311,9 +312,14 @@ impl Db {
                           ORDER BY b.ts DESC LIMIT ?3) AS r)
                     END AS spark
              FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
-             WHERE substr(s.chart, 1, length(?1)) = ?1
+             WHERE substr(s.chart, 1, length(?1)) = ?1 AND (?4 = 0 OR c.public = 1)
              ORDER BY s.chart, s.labels",
-            &[text(prefix), num(cfg.bucket_seconds), num(spark)],
+            &[
+                text(prefix),
+                num(cfg.bucket_seconds),
+                num(spark),
+                num(u8::from(public_only)),
+            ],
         )
         .await
     }
@@ -403,7 +409,7 @@ impl Db {
     pub async fn retention_chunk(&self, cutoff: i64, chunk: u32) -> Result<(usize, usize)> {
         // The same victims in both statements: same data, same plan, inside one transaction.
         let victims = "SELECT b.series_id AS sid, b.ts FROM series AS s
-            JOIN buckets AS b ON b.series_id = s.id AND b.ts < ?1 LIMIT ?2";
+            JOIN buckets AS b ON b.series_id = s.id AND b.ts < ?1 ORDER BY s.id, b.ts LIMIT ?2";
         let args = [num(cutoff as f64), num(chunk)];
         let r = self
             .batch(vec![

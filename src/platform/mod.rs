@@ -108,7 +108,7 @@ async fn dispatch(
     match route {
         Route::Health => Ok(http::json(200, &json!({"ok": true}))),
         Route::Ingest => ingest(req, env, db, cfg, now).await,
-        Route::ListCharts => list_charts(req, env, db, cfg).await,
+        Route::ListCharts => list_charts(req, env, db, cfg, now).await,
         Route::GetChart(chart) => get_chart(&chart, req, env, db, cfg, now).await,
         Route::ConfigureChart(chart) => configure_chart(&chart, req, env, db, cfg, now).await,
         Route::DeleteChart(chart) => {
@@ -176,17 +176,10 @@ fn admin_token(env: &Env) -> Option<String> {
 /// The one place a presented key becomes a caller: the admin token, a stored key, or nobody.
 async fn caller(req: &Request, env: &Env, db: &Db, now: f64) -> Result<Caller> {
     let headers = req.headers();
-    // Embeds and README images cannot send headers, so a GET may carry the key as ?key=.
     let presented = presented_key(
         headers.get("X-API-Key").ok().flatten().as_deref(),
         headers.get("Authorization").ok().flatten().as_deref(),
-    )
-    .or_else(|| {
-        (req.method() == worker::Method::Get)
-            .then(|| query_param(req, "key"))
-            .flatten()
-            .filter(|k| !k.is_empty())
-    });
+    );
     let Some(presented) = presented else {
         return Ok(Caller::Anonymous);
     };
@@ -195,7 +188,23 @@ async fn caller(req: &Request, env: &Env, db: &Db, now: f64) -> Result<Caller> {
             return Ok(Caller::AdminToken);
         }
     }
-    let id = key_id(&presented).ok_or_else(ApiError::unauthorized)?;
+    stored_key(&presented, db, now).await
+}
+
+/// The caller of a read route. Embeds and README images cannot send headers, so these routes
+/// also take `?key=`, but only a stored key: the admin token never belongs in a URL.
+async fn reader(req: &Request, env: &Env, db: &Db, now: f64) -> Result<Caller> {
+    match caller(req, env, db, now).await? {
+        Caller::Anonymous => match query_param(req, "key").filter(|k| !k.is_empty()) {
+            Some(k) => stored_key(&k, db, now).await,
+            None => Ok(Caller::Anonymous),
+        },
+        known => Ok(known),
+    }
+}
+
+async fn stored_key(presented: &str, db: &Db, now: f64) -> Result<Caller> {
+    let id = key_id(presented).ok_or_else(ApiError::unauthorized)?;
     let now_ms = now * 1000.0;
     let cached = KEY_CACHE.with(|c| {
         c.borrow()
@@ -217,7 +226,7 @@ async fn caller(req: &Request, env: &Env, db: &Db, now: f64) -> Result<Caller> {
             k
         }
     };
-    if !secrets_match(&presented, &key.hash) {
+    if !secrets_match(presented, &key.hash) {
         return Err(ApiError::unauthorized());
     }
     Ok(Caller::Key {
@@ -303,8 +312,14 @@ fn query_pairs(req: &Request) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-async fn list_charts(req: &Request, env: &Env, db: &Db, cfg: &Config) -> Result<Response> {
-    let caller = caller(req, env, db, now_secs()).await?;
+async fn list_charts(
+    req: &Request,
+    env: &Env,
+    db: &Db,
+    cfg: &Config,
+    now: f64,
+) -> Result<Response> {
+    let caller = reader(req, env, db, now).await?;
     let public_only = caller == Caller::Anonymous;
     if !public_only {
         caller.may(Action::ListCharts, false)?;
@@ -318,10 +333,11 @@ async fn list_charts(req: &Request, env: &Env, db: &Db, cfg: &Config) -> Result<
             )
         })?,
     };
-    let rows = db.list(caller.visible_prefix(), cfg, spark).await?;
+    let rows = db
+        .list(caller.visible_prefix(), public_only, cfg, spark)
+        .await?;
     let charts: Vec<Json> = rows
         .into_iter()
-        .filter(|r| !public_only || r.public != 0)
         .map(|r| {
             let newest: Option<(i64, f64, f64)> = r
                 .newest
@@ -363,7 +379,7 @@ async fn get_chart(
     cfg: &Config,
     now: f64,
 ) -> Result<Response> {
-    let caller = caller(req, env, db, now).await?;
+    let caller = reader(req, env, db, now).await?;
     let pairs = query_pairs(req);
     let params = QueryParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)?;
     let series = db.series_of(chart.as_str(), cfg).await?;
@@ -700,7 +716,7 @@ async fn draw(
     badge: bool,
     theme: svg::Theme,
 ) -> Result<String> {
-    let caller = caller(req, env, db, now).await?;
+    let caller = reader(req, env, db, now).await?;
     let param = |name: &str| query_param(req, name);
     let labels = param("labels")
         .map(|l| Labels::from_query(&l))
