@@ -33,12 +33,14 @@ CREATE TABLE IF NOT EXISTS buckets (
   PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
 
--- API keys: only a hash of the secret is kept.
+-- API keys: only a hash of the secret is kept. prefix limits the charts a key reaches; with exact = 1
+-- it must be the whole chart name.
 CREATE TABLE IF NOT EXISTS api_keys (
   id TEXT PRIMARY KEY,
   hash TEXT NOT NULL,
   scope TEXT NOT NULL,
   prefix TEXT,
+  exact INTEGER NOT NULL DEFAULT 0,
   name TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL
 ) WITHOUT ROWID;

@@ -516,7 +516,7 @@ $("e-mint").addEventListener("click", async () => {
   const chart = route().chart;
   $("e-status").textContent = "Making a key…";
   try {
-    const r = await api("/api/v1/keys", key, "POST", { scope: "read", charts: chart, name: `embed: ${chart}`.slice(0, 100) });
+    const r = await api("/api/v1/keys", key, "POST", { scope: "read", chart, name: `embed: ${chart}`.slice(0, 100) });
     embedKey = r.key;
     $("e-status").textContent = `Made read key ${r.id}, limited to charts starting with “${r.charts}”. Revoke it with DELETE /api/v1/keys/${r.id}.`;
     fillEmbed();

@@ -98,3 +98,18 @@ test("?key= works on read routes with a stored key, never with the admin token o
   assert.equal((await c.get(`/api/v1/keys?key=${admin}`, null)).status, 401);
   assert.equal((await c.get(`/api/v1/keys?key=${ADMIN}`, null)).status, 401);
 });
+
+test("a key for one chart reads that chart and not one that merely shares its prefix", async () => {
+  await c.ingest([{ chart: "sales", value: 1 }, { chart: "sales2", value: 2 }]);
+  const r = await c.send("POST", "/api/v1/keys", { scope: "read", chart: "sales" });
+  assert.equal(r.status, 201);
+  assert.equal(r.body.chart, "sales");
+  assert.equal(r.body.charts, null);
+  assert.equal((await c.get("/api/v1/charts/sales", r.body.key)).status, 200);
+  assert.equal((await c.get("/api/v1/charts/sales2", r.body.key)).status, 403);
+  const list = (await c.get("/api/v1/charts", r.body.key)).body.charts.map((s) => s.chart);
+  assert.deepEqual(list, ["sales"]);
+  const listed = (await c.get("/api/v1/keys")).body.keys.find((k) => k.id === r.body.id);
+  assert.equal(listed.chart, "sales");
+  assert.equal((await c.send("POST", "/api/v1/keys", { scope: "read", chart: "a", charts: "b" })).body.error.code, "invalid_charts");
+});

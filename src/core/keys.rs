@@ -105,6 +105,49 @@ pub fn presented_key(x_api_key: Option<&str>, authorization: Option<&str>) -> Op
         .then(|| token.trim().to_string())
 }
 
+/// Which charts a key may see and touch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChartLimit {
+    /// Names starting with this, such as `shop.`.
+    Prefix(String),
+    /// This one chart only: what an embed or a README image needs.
+    Exact(String),
+}
+
+impl ChartLimit {
+    pub fn allows(&self, chart: &str) -> bool {
+        match self {
+            ChartLimit::Prefix(p) => chart.starts_with(p.as_str()),
+            ChartLimit::Exact(c) => chart == c,
+        }
+    }
+
+    /// A prefix every allowed name starts with, to narrow a listing in SQL.
+    pub fn prefix(&self) -> &str {
+        match self {
+            ChartLimit::Prefix(p) | ChartLimit::Exact(p) => p,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            ChartLimit::Prefix(p) => format!("charts starting with {p:?}"),
+            ChartLimit::Exact(c) => format!("the chart {c:?}"),
+        }
+    }
+
+    /// As stored: the name or prefix, and whether it must match the whole name.
+    pub fn from_stored(prefix: Option<String>, exact: bool) -> Option<ChartLimit> {
+        prefix.filter(|p| !p.is_empty()).map(|p| {
+            if exact {
+                ChartLimit::Exact(p)
+            } else {
+                ChartLimit::Prefix(p)
+            }
+        })
+    }
+}
+
 /// Who is calling, once the key checked out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Caller {
@@ -115,8 +158,8 @@ pub enum Caller {
     Key {
         id: String,
         scope: Scope,
-        /// Only charts whose names start with this are visible and writable.
-        prefix: Option<String>,
+        /// Only these charts are visible and writable.
+        limit: Option<ChartLimit>,
     },
 }
 
@@ -134,7 +177,7 @@ pub enum Action<'a> {
 impl Caller {
     /// The one access check. `public` says whether the chart in question is marked public.
     pub fn may(&self, action: Action, public: bool) -> Result<(), ApiError> {
-        let (scope, prefix) = match self {
+        let (scope, limit) = match self {
             Caller::AdminToken => return Ok(()),
             Caller::Anonymous => {
                 return match action {
@@ -142,7 +185,7 @@ impl Caller {
                     _ => Err(ApiError::unauthorized()),
                 }
             }
-            Caller::Key { scope, prefix, .. } => (*scope, prefix.as_deref()),
+            Caller::Key { scope, limit, .. } => (*scope, limit.as_ref()),
         };
         let needed = match action {
             Action::Ingest(_) | Action::ConfigureChart(_) => Scope::Ingest,
@@ -168,20 +211,21 @@ impl Caller {
             | Action::DeleteChart(c) => Some(c),
             Action::ListCharts | Action::ManageKeys => None,
         };
-        if let (Some(chart), Some(prefix)) = (chart, prefix) {
-            if !chart.starts_with(prefix) {
+        if let (Some(chart), Some(limit)) = (chart, limit) {
+            if !limit.allows(chart.as_str()) {
                 return Err(ApiError::forbidden(format!(
-                    "this key is limited to charts starting with {prefix:?}"
+                    "this key is limited to {}",
+                    limit.describe()
                 )));
             }
         }
         Ok(())
     }
 
-    /// The chart prefix a listing is limited to.
-    pub fn visible_prefix(&self) -> Option<&str> {
+    /// The charts a listing is limited to.
+    pub fn limit(&self) -> Option<&ChartLimit> {
         match self {
-            Caller::Key { prefix, .. } => prefix.as_deref(),
+            Caller::Key { limit, .. } => limit.as_ref(),
             _ => None,
         }
     }
@@ -195,7 +239,7 @@ mod tests {
         Caller::Key {
             id: "abc".into(),
             scope,
-            prefix: prefix.map(String::from),
+            limit: prefix.map(|p| ChartLimit::Prefix(p.into())),
         }
     }
 
@@ -277,6 +321,19 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.status, 403);
         assert!(e.message.contains("shop."));
+    }
+
+    #[test]
+    fn a_key_for_one_chart_does_not_reach_charts_that_share_its_prefix() {
+        let k = Caller::Key {
+            id: "abc".into(),
+            scope: Scope::Read,
+            limit: Some(ChartLimit::Exact("users".into())),
+        };
+        assert!(k.may(Action::Read(&chart("users")), false).is_ok());
+        let e = k.may(Action::Read(&chart("users2")), false).unwrap_err();
+        assert!(e.message.contains("the chart \"users\""));
+        assert!(k.may(Action::Read(&chart("users.private")), false).is_err());
     }
 
     #[test]

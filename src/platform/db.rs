@@ -5,7 +5,7 @@ use crate::core::bucket::Bucket;
 use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::ingest::Batch;
-use crate::core::keys::Scope;
+use crate::core::keys::{ChartLimit, Scope};
 use serde::Deserialize;
 use std::cell::Cell;
 use wasm_bindgen::JsValue;
@@ -122,6 +122,7 @@ pub struct KeyRow {
     pub hash: String,
     pub scope: String,
     pub prefix: Option<String>,
+    pub exact: i64,
     pub name: String,
     pub created_at: f64,
 }
@@ -332,9 +333,26 @@ impl Db {
         public: Option<bool>,
         now: f64,
     ) -> Result<()> {
+        self.batch(vec![self.settings_stmt(
+            chart,
+            bucket_seconds,
+            public,
+            now,
+        )?])
+        .await?;
+        Ok(())
+    }
+
+    fn settings_stmt(
+        &self,
+        chart: &str,
+        bucket_seconds: Option<u32>,
+        public: Option<bool>,
+        now: f64,
+    ) -> Result<D1PreparedStatement> {
         let bs = bucket_seconds.map(num).unwrap_or(JsValue::NULL);
         let public = public.map(|p| num(u8::from(p))).unwrap_or(JsValue::NULL);
-        self.batch(vec![self.stmt(
+        self.stmt(
             "INSERT INTO charts (name, bucket_seconds, public, updated_at)
              VALUES (?1, ?2, COALESCE(?3, 0), ?4)
              ON CONFLICT (name) DO UPDATE SET
@@ -342,45 +360,68 @@ impl Db {
                public = COALESCE(?3, public),
                updated_at = ?4",
             &[text(chart), bs, public, num(now.floor())],
-        )?])
-        .await?;
-        Ok(())
+        )
     }
 
-    /// Replaces every bucket of a series with `buckets` (a coarser rollup of them), atomically.
+    /// Moves a chart to a coarser bucket size (a multiple of the old one) and saves its settings,
+    /// in one transaction so that no point ingested meanwhile is lost: buckets that do not start
+    /// on the new size are folded into the one that does, then deleted, and the counters are
+    /// recounted. While it runs the series' cap is lifted, so the trimming trigger stays out of it.
     pub async fn rebucket(
         &self,
-        rewrites: &[(f64, Vec<Bucket>)],
         chart: &str,
         bucket_seconds: u32,
+        public: Option<bool>,
+        cfg: &Config,
         now: f64,
     ) -> Result<()> {
-        let mut stmts = Vec::new();
-        for (series_id, buckets) in rewrites {
-            let rows = serde_json::to_string(buckets).map_err(|_| ApiError::internal())?;
-            stmts.push(self.stmt(
-                "DELETE FROM buckets WHERE series_id = ?1",
-                &[num(*series_id)],
-            )?);
-            // The bucket_added trigger counts the rows inserted next.
-            stmts.push(self.stmt(
-                "UPDATE series SET n_buckets = 0 WHERE id = ?1",
-                &[num(*series_id)],
-            )?);
-            stmts.push(self.stmt(
-                "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
-                 SELECT ?1, j.value ->> 'ts', j.value ->> 'count', j.value ->> 'sum', j.value ->> 'min',
-                        j.value ->> 'max', j.value ->> 'last', j.value ->> 'last_ts'
-                 FROM json_each(?2) AS j",
-                &[num(*series_id), text(&rows)],
-            )?);
-        }
-        stmts.push(self.stmt(
-            "INSERT INTO charts (name, bucket_seconds, public, updated_at) VALUES (?1, ?2, 0, ?3)
-             ON CONFLICT (name) DO UPDATE SET bucket_seconds = ?2, updated_at = ?3",
-            &[text(chart), num(bucket_seconds), num(now.floor())],
-        )?);
-        self.batch(stmts).await?;
+        let c = text(chart);
+        let size = num(bucket_seconds);
+        let of_chart = "SELECT id FROM series WHERE chart = ?1";
+        // D1 binds every JavaScript number as REAL; integer division needs an INTEGER.
+        let n = "CAST(?2 AS INTEGER)";
+        self.batch(vec![
+            self.stmt(
+                "UPDATE series SET cap = 1000000000 WHERE chart = ?1",
+                std::slice::from_ref(&c),
+            )?,
+            self.stmt(
+                &format!(
+                    "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
+                     SELECT b.series_id, b.ts / {n} * {n} AS start, SUM(b.count), SUM(b.sum),
+                            MIN(b.min), MAX(b.max),
+                            (SELECT l.last FROM buckets AS l WHERE l.series_id = b.series_id
+                               AND l.ts >= b.ts / {n} * {n} AND l.ts < b.ts / {n} * {n} + {n}
+                             ORDER BY l.last_ts DESC LIMIT 1),
+                            MAX(b.last_ts)
+                     FROM buckets AS b
+                     WHERE b.series_id IN ({of_chart}) AND b.ts % {n} <> 0
+                     GROUP BY b.series_id, start
+                     ON CONFLICT (series_id, ts) DO UPDATE SET
+                       count = count + excluded.count,
+                       sum = sum + excluded.sum,
+                       min = MIN(min, excluded.min),
+                       max = MAX(max, excluded.max),
+                       last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+                       last_ts = MAX(last_ts, excluded.last_ts)"
+                ),
+                &[c.clone(), size.clone()],
+            )?,
+            self.stmt(
+                &format!(
+                    "DELETE FROM buckets WHERE series_id IN ({of_chart}) AND ts % {n} <> 0"
+                ),
+                &[c.clone(), size.clone()],
+            )?,
+            self.stmt(
+                "UPDATE series SET cap = ?2,
+                   n_buckets = (SELECT COUNT(*) FROM buckets WHERE series_id = series.id)
+                 WHERE chart = ?1",
+                &[c.clone(), num(cfg.max_points)],
+            )?,
+            self.settings_stmt(chart, Some(bucket_seconds), public, now)?,
+        ])
+        .await?;
         Ok(())
     }
 
@@ -435,7 +476,7 @@ impl Db {
     pub async fn key(&self, id: &str) -> Result<Option<KeyRow>> {
         let mut rows = self
             .all(
-                "SELECT id, hash, scope, prefix, name, created_at FROM api_keys WHERE id = ?1",
+                "SELECT id, hash, scope, prefix, exact, name, created_at FROM api_keys WHERE id = ?1",
                 &[text(id)],
             )
             .await?;
@@ -444,7 +485,7 @@ impl Db {
 
     pub async fn keys(&self) -> Result<Vec<KeyRow>> {
         self.all(
-            "SELECT id, hash, scope, prefix, name, created_at FROM api_keys ORDER BY created_at, id",
+            "SELECT id, hash, scope, prefix, exact, name, created_at FROM api_keys ORDER BY created_at, id",
             &[],
         )
         .await
@@ -455,17 +496,20 @@ impl Db {
         id: &str,
         hash: &str,
         scope: Scope,
-        prefix: Option<&str>,
+        limit: Option<&ChartLimit>,
         name: &str,
         now: f64,
     ) -> Result<()> {
+        let exact = matches!(limit, Some(ChartLimit::Exact(_)));
         self.batch(vec![self.stmt(
-            "INSERT INTO api_keys (id, hash, scope, prefix, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO api_keys (id, hash, scope, prefix, exact, name, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &[
                 text(id),
                 text(hash),
                 text(scope.as_str()),
-                prefix.map(text).unwrap_or(JsValue::NULL),
+                limit.map(|l| text(l.prefix())).unwrap_or(JsValue::NULL),
+                num(u8::from(exact)),
                 text(name),
                 num(now.floor()),
             ],

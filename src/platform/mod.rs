@@ -5,12 +5,12 @@ mod commit;
 mod db;
 mod http;
 
-use crate::core::bucket::{rollup, Agg};
+use crate::core::bucket::Agg;
 use crate::core::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
 use crate::core::error::ApiError;
 use crate::core::ingest::{too_large_body, Batch};
 use crate::core::keys::{
-    hash_secret, key_id, presented_key, secrets_match, Action, Caller, NewKey, Scope,
+    hash_secret, key_id, presented_key, secrets_match, Action, Caller, ChartLimit, NewKey, Scope,
     KEY_RANDOM_BYTES,
 };
 use crate::core::names::{ChartName, Labels};
@@ -134,7 +134,17 @@ async fn dispatch(
                 .keys()
                 .await?
                 .into_iter()
-                .map(|k| json!({"id": k.id, "scope": k.scope, "charts": k.prefix, "name": k.name, "created_at": k.created_at}))
+                .map(|k| {
+                    let exact = k.exact != 0;
+                    json!({
+                        "id": k.id,
+                        "scope": k.scope,
+                        "charts": if exact { None } else { k.prefix.clone() },
+                        "chart": if exact { k.prefix.clone() } else { None },
+                        "name": k.name,
+                        "created_at": k.created_at,
+                    })
+                })
                 .collect();
             Ok(http::json(200, &json!({"keys": keys})))
         }
@@ -161,7 +171,7 @@ fn chart_not_found(chart: &ChartName) -> ApiError {
 struct CachedKey {
     hash: String,
     scope: Scope,
-    prefix: Option<String>,
+    limit: Option<ChartLimit>,
     fetched_ms: f64,
 }
 
@@ -219,7 +229,7 @@ async fn stored_key(presented: &str, db: &Db, now: f64) -> Result<Caller> {
             let k = CachedKey {
                 hash: row.hash,
                 scope: Scope::parse(&row.scope).map_err(|_| ApiError::internal())?,
-                prefix: row.prefix,
+                limit: ChartLimit::from_stored(row.prefix, row.exact != 0),
                 fetched_ms: now_ms,
             };
             KEY_CACHE.with(|c| c.borrow_mut().insert(id.to_string(), k.clone()));
@@ -232,7 +242,7 @@ async fn stored_key(presented: &str, db: &Db, now: f64) -> Result<Caller> {
     Ok(Caller::Key {
         id: id.to_string(),
         scope: key.scope,
-        prefix: key.prefix,
+        limit: key.limit,
     })
 }
 
@@ -334,10 +344,16 @@ async fn list_charts(
         })?,
     };
     let rows = db
-        .list(caller.visible_prefix(), public_only, cfg, spark)
+        .list(
+            caller.limit().map(ChartLimit::prefix),
+            public_only,
+            cfg,
+            spark,
+        )
         .await?;
     let charts: Vec<Json> = rows
         .into_iter()
+        .filter(|r| caller.limit().is_none_or(|l| l.allows(&r.chart)))
         .map(|r| {
             let newest: Option<(i64, f64, f64)> = r
                 .newest
@@ -509,14 +525,14 @@ async fn configure_chart(
             }
         }
     }
+    let mut rebucketed = false;
     if let Some(new) = bucket_seconds {
         let series = db.series_of(chart.as_str(), cfg).await?;
-        let held: Vec<_> = series
+        if let Some(old) = series
             .iter()
-            .filter(|s| s.n_buckets > 0 && s.bucket_seconds != new)
-            .collect();
-        if !held.is_empty() {
-            let old = held[0].bucket_seconds;
+            .find(|s| s.n_buckets > 0 && s.bucket_seconds != new)
+            .map(|s| s.bucket_seconds)
+        {
             if new % old != 0 {
                 return Err(ApiError::new(
                     409,
@@ -526,18 +542,14 @@ async fn configure_chart(
                     ),
                 ));
             }
-            let mut rewrites = Vec::new();
-            for s in held {
-                let buckets = db
-                    .buckets(s.id, 0, i64::MAX, s.n_buckets.max(1) as usize)
-                    .await?;
-                rewrites.push((s.id, rollup(&buckets, i64::from(new))));
-            }
-            db.rebucket(&rewrites, chart.as_str(), new, now).await?;
+            db.rebucket(chart.as_str(), new, public, cfg, now).await?;
+            rebucketed = true;
         }
     }
-    db.save_chart_settings(chart.as_str(), bucket_seconds, public, now)
-        .await?;
+    if !rebucketed {
+        db.save_chart_settings(chart.as_str(), bucket_seconds, public, now)
+            .await?;
+    }
     let saved = db.chart_settings(chart.as_str()).await?;
     Ok(http::json(
         200,
@@ -554,35 +566,46 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
     let body = read_object(req).await?;
     if let Some(k) = body
         .keys()
-        .find(|k| !matches!(k.as_str(), "scope" | "charts" | "name"))
+        .find(|k| !matches!(k.as_str(), "scope" | "charts" | "chart" | "name"))
     {
         return Err(ApiError::bad_request(
             "unknown_field",
-            format!("unknown field {k:?}; a key has scope, charts and name"),
+            format!("unknown field {k:?}; a key has scope, charts or chart, and name"),
         ));
     }
     let scope = Scope::parse(body.get("scope").and_then(Json::as_str).ok_or_else(|| {
         ApiError::bad_request("missing_field", "scope is missing: ingest, read or admin")
     })?)?;
-    let prefix = match body.get("charts") {
-        None | Some(Json::Null) => None,
-        Some(Json::String(p)) if p.is_empty() => None,
-        Some(Json::String(p)) if scope == Scope::Admin => {
-            return Err(ApiError::bad_request(
+    let text_field = |field: &str| -> Result<Option<String>> {
+        match body.get(field) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(p)) if p.is_empty() => Ok(None),
+            Some(Json::String(p)) if p.chars().count() <= 128 => Ok(Some(p.clone())),
+            Some(_) => Err(ApiError::bad_request(
                 "invalid_charts",
-                format!(
-                "an admin key sees every chart; drop charts {p:?} or use the ingest or read scope"
-            ),
-            ))
+                "charts is a chart-name prefix such as \"shop.\" and chart one chart's name",
+            )),
         }
-        Some(Json::String(p)) if p.chars().count() <= 128 => Some(p.clone()),
-        Some(_) => {
+    };
+    let limit = match (text_field("charts")?, text_field("chart")?) {
+        (None, None) => None,
+        (Some(p), None) => Some(ChartLimit::Prefix(p)),
+        (None, Some(c)) => Some(ChartLimit::Exact(
+            ChartName::parse(&c)?.as_str().to_string(),
+        )),
+        (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
                 "invalid_charts",
-                "charts must be a chart-name prefix such as \"shop.\"",
+                "give charts (a prefix) or chart (one chart), not both",
             ))
         }
     };
+    if limit.is_some() && scope == Scope::Admin {
+        return Err(ApiError::bad_request(
+            "invalid_charts",
+            "an admin key sees every chart; drop the chart limit or use the ingest or read scope",
+        ));
+    }
     let name = match body.get("name") {
         None | Some(Json::Null) => String::new(),
         Some(Json::String(n)) if n.chars().count() <= 100 => n.clone(),
@@ -599,7 +622,7 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
         ApiError::internal()
     })?;
     let key = NewKey::from_random(&random);
-    db.create_key(&key.id, &key.hash, scope, prefix.as_deref(), &name, now)
+    db.create_key(&key.id, &key.hash, scope, limit.as_ref(), &name, now)
         .await?;
     Ok(http::json(
         201,
@@ -607,7 +630,8 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
             "id": key.id,
             "key": key.secret,
             "scope": scope.as_str(),
-            "charts": prefix,
+            "charts": match &limit { Some(ChartLimit::Prefix(p)) => Some(p), _ => None },
+            "chart": match &limit { Some(ChartLimit::Exact(c)) => Some(c), _ => None },
             "name": name,
             "created_at": now.floor(),
             "note": "the key is shown only this once; store it now",
