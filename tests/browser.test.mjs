@@ -1,33 +1,22 @@
-// The dashboard and the embed page in headless Chromium, against a real `wrangler dev` started the
-// way smoke.test.mjs starts it. Screenshots go to tests/screenshots/ (gitignored) for a person to
+// The dashboard and the embed page in headless Chromium, against a real `wrangler dev`
+// (helpers.mjs starts it as smoke.test.mjs does). Screenshots go to tests/screenshots/ (gitignored) for a person to
 // look at. Every page is checked for console errors and for requests that leave 127.0.0.1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import net from "node:net";
 import http from "node:http";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
+import { startWranglerDev, freePort } from "./helpers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shots = path.join(root, "tests/screenshots");
-const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 const token = "browser-admin-token";
 const T = { timeout: 90_000 };
-let server, base, state, browser, other, otherBase;
+let dev, base, browser, other, otherBase;
 const keys = {};
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function call(method, p, body, key = token) {
   const r = await fetch(base + p, {
@@ -81,25 +70,8 @@ function seed() {
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  state = mkdtempSync(path.join(tmpdir(), "pushplot-browser-"));
-  const wrangler = path.join(root, "node_modules/.bin/wrangler");
-  execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", state, "--file=schema.sql"], { cwd: root, env, stdio: "ignore" });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  // Its own process group, so that stopping it also stops the workerd children.
-  server = spawn(
-    wrangler,
-    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false", "--var", `ADMIN_TOKEN:${token}`],
-    { cwd: root, env, detached: true, stdio: "ignore" },
-  );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/api/v1/health`)).ok) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error("wrangler dev did not answer within 60 s");
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  dev = await startWranglerDev({ adminToken: token, name: "browser" });
+  base = dev.base;
   const r = await call("POST", "/api/v1/ingest", seed());
   assert.equal(r.status, 200, JSON.stringify(r.body));
   keys.users = await newKey("read", "users");
@@ -138,10 +110,7 @@ after(async () => {
   try {
     other?.close();
   } catch {}
-  try {
-    process.kill(-server.pid, "SIGTERM");
-  } catch {}
-  if (state) rmSync(state, { recursive: true, force: true });
+  dev?.stop();
 });
 
 /** A fresh context and page that records requests and console errors. */

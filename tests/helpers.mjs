@@ -1,6 +1,9 @@
 // Starts the real built wasm in Miniflare with a fresh local D1 that has schema.sql applied.
 import { Miniflare } from "miniflare";
-import { readFileSync } from "node:fs";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -113,3 +116,49 @@ export function d1Cost(headers) {
 }
 
 export const nowSecs = () => Math.floor(Date.now() / 1000);
+
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/**
+ * A real `wrangler dev` on a free loopback port with a fresh local D1 (schema.sql applied), as
+ * `npm start` serves it. It runs in its own process group, so that stop() also ends the workerd
+ * children.
+ */
+export async function startWranglerDev({ adminToken, name = "dev" }) {
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+  const state = mkdtempSync(path.join(tmpdir(), `pushplot-${name}-`));
+  const wrangler = path.join(root, "node_modules/.bin/wrangler");
+  execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", state, "--file=schema.sql"], { cwd: root, env, stdio: "ignore" });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawn(
+    wrangler,
+    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled",
+      "--show-interactive-dev-session=false", "--var", `ADMIN_TOKEN:${adminToken}`],
+    { cwd: root, env, detached: true, stdio: "ignore" },
+  );
+  const stop = () => {
+    try {
+      process.kill(-server.pid, "SIGTERM");
+    } catch {}
+    rmSync(state, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${base}/api/v1/health`)).ok) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error("wrangler dev did not answer within 60 s");
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { base, stop };
+}

@@ -60,7 +60,21 @@ fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
 
 // The partial buckets of a request (one per series and second, merged in Rust), unpacked from the
 // one JSON parameter ?1 and placed into their chart's buckets; ?2 is the default bucket size.
-const UPSERT_BUCKETS: &str = "
+/// How a partial bucket folds into the stored one: the same rule as `core::bucket::Bucket::merge`.
+macro_rules! merge_into_existing {
+    () => {
+        "ON CONFLICT (series_id, ts) DO UPDATE SET
+           count = count + excluded.count,
+           sum = sum + excluded.sum,
+           min = MIN(min, excluded.min),
+           max = MAX(max, excluded.max),
+           last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+           last_ts = MAX(last_ts, excluded.last_ts)"
+    };
+}
+
+const UPSERT_BUCKETS: &str = concat!(
+    "
 WITH g AS (
   SELECT j.value ->> 'c' AS chart, j.value ->> 'l' AS labels, j.value -> 'p' AS pts
   FROM json_each(?1) AS j
@@ -78,13 +92,9 @@ WITH g AS (
 INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
 SELECT sid, bts, SUM(n), SUM(s), MIN(mn), MAX(mx), MAX(CASE WHEN rn = 1 THEN l END), MAX(lt)
 FROM ranked WHERE true GROUP BY sid, bts
-ON CONFLICT (series_id, ts) DO UPDATE SET
-  count = count + excluded.count,
-  sum = sum + excluded.sum,
-  min = MIN(min, excluded.min),
-  max = MAX(max, excluded.max),
-  last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
-  last_ts = MAX(last_ts, excluded.last_ts)";
+",
+    merge_into_existing!()
+);
 
 #[derive(Deserialize)]
 pub struct SeriesRow {
@@ -397,20 +407,13 @@ impl Db {
                      FROM buckets AS b
                      WHERE b.series_id IN ({of_chart}) AND b.ts % {n} <> 0
                      GROUP BY b.series_id, start
-                     ON CONFLICT (series_id, ts) DO UPDATE SET
-                       count = count + excluded.count,
-                       sum = sum + excluded.sum,
-                       min = MIN(min, excluded.min),
-                       max = MAX(max, excluded.max),
-                       last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
-                       last_ts = MAX(last_ts, excluded.last_ts)"
+                     {merge}",
+                    merge = merge_into_existing!()
                 ),
                 &[c.clone(), size.clone()],
             )?,
             self.stmt(
-                &format!(
-                    "DELETE FROM buckets WHERE series_id IN ({of_chart}) AND ts % {n} <> 0"
-                ),
+                &format!("DELETE FROM buckets WHERE series_id IN ({of_chart}) AND ts % {n} <> 0"),
                 &[c.clone(), size.clone()],
             )?,
             self.stmt(
