@@ -4,9 +4,9 @@
 //! runtime cancels a request that waits on a promise only another request could settle, so no
 //! cross-request wake-ups are used.
 
-use crate::core::config::Config;
-use crate::core::error::ApiError;
-use crate::core::ingest::Batch;
+use crate::domain::config::Config;
+use crate::domain::error::ApiError;
+use crate::domain::ingest::Batch;
 use crate::platform::db::{Cost, Db};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};

@@ -1,11 +1,11 @@
 //! Every SQL statement of pushplot, with bound parameters only, and the D1 cost of each call
 //! (rows read and written, as Cloudflare bills them) summed per request.
 
-use crate::core::bucket::Bucket;
-use crate::core::config::Config;
-use crate::core::error::ApiError;
-use crate::core::ingest::Batch;
-use crate::core::keys::{ChartLimit, Scope};
+use crate::domain::bucket::Bucket;
+use crate::domain::config::Config;
+use crate::domain::error::ApiError;
+use crate::domain::ingest::Batch;
+use crate::domain::keys::{ChartLimit, Scope};
 use serde::Deserialize;
 use std::cell::Cell;
 use wasm_bindgen::JsValue;
@@ -60,7 +60,7 @@ fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
 
 // The partial buckets of a request (one per series and second, merged in Rust), unpacked from the
 // one JSON parameter ?1 and placed into their chart's buckets; ?2 is the default bucket size.
-/// How a partial bucket folds into the stored one: the same rule as `core::bucket::Bucket::merge`.
+/// How a partial bucket folds into the stored one: the same rule as `domain::bucket::Bucket::merge`.
 macro_rules! merge_into_existing {
     () => {
         "ON CONFLICT (series_id, ts) DO UPDATE SET

@@ -1,7 +1,7 @@
 //! Where results become HTTP responses: JSON bodies, the one error shape, security headers and the
 //! Server-Timing header that reports what D1 cost.
 
-use crate::core::error::ApiError;
+use crate::domain::error::ApiError;
 use crate::platform::db::Cost;
 use serde::Serialize;
 use worker::{Headers, Response};
@@ -33,7 +33,7 @@ pub fn frameable(status: u16, content_type: &str, body: String, cache: &str) -> 
 
 /// An SVG image, cacheable for a minute with an ETag; `if_none_match` answers 304 when unchanged.
 pub fn svg(body: String, if_none_match: Option<&str>) -> Response {
-    let etag = format!("\"{}\"", &crate::core::keys::hash_secret(&body)[..16]);
+    let etag = format!("\"{}\"", &crate::domain::keys::hash_secret(&body)[..16]);
     let resp = if if_none_match.is_some_and(|m| m.split(',').any(|t| t.trim() == etag)) {
         frameable(304, "image/svg+xml", String::new(), "public, max-age=60")
     } else {

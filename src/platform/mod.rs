@@ -1,23 +1,23 @@
 //! The Worker: entry points, one handler per route, the one place that turns a key into a caller,
-//! and the scheduled retention run. Domain decisions are made in `core`; this layer moves data.
+//! and the scheduled retention run. Domain decisions are made in `domain`; this layer moves data.
 
 mod commit;
 mod db;
 mod http;
 
-use crate::core::bucket::Agg;
-use crate::core::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
-use crate::core::error::ApiError;
-use crate::core::ingest::{too_large_body, Batch};
-use crate::core::keys::{
+use crate::domain::bucket::Agg;
+use crate::domain::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
+use crate::domain::error::ApiError;
+use crate::domain::ingest::{too_large_body, Batch};
+use crate::domain::keys::{
     hash_secret, key_id, presented_key, secrets_match, Action, Caller, ChartLimit, NewKey, Scope,
     KEY_RANDOM_BYTES,
 };
-use crate::core::names::{ChartName, Labels};
-use crate::core::query::{answer, PointOut, QueryParams};
-use crate::core::route::Route;
-use crate::core::svg;
-use crate::core::time::parse_duration;
+use crate::domain::names::{ChartName, Labels};
+use crate::domain::query::{answer, PointOut, QueryParams};
+use crate::domain::route::Route;
+use crate::domain::svg;
+use crate::domain::time::parse_duration;
 use db::Db;
 use serde_json::{json, Value as Json};
 use std::cell::RefCell;

@@ -1,11 +1,11 @@
 //! Ingest payloads: one point, an array of points or `{"points":[...]}`, parsed into points grouped
 //! by series. A batch with one bad point is rejected whole, so nothing is half-written.
 
-use crate::core::bucket::{bucket_start, Bucket};
-use crate::core::config::{Config, MAX_BODY_BYTES};
-use crate::core::error::ApiError;
-use crate::core::names::{ChartName, Labels};
-use crate::core::time::Timestamp;
+use crate::domain::bucket::{bucket_start, Bucket};
+use crate::domain::config::{Config, MAX_BODY_BYTES};
+use crate::domain::error::ApiError;
+use crate::domain::names::{ChartName, Labels};
+use crate::domain::time::Timestamp;
 use serde::Serialize;
 use serde_json::Value as Json;
 use std::collections::HashMap;

@@ -1,8 +1,8 @@
 //! API keys: their format, hashing and constant-time comparison, scopes, chart prefixes, and the one
 //! access check every route goes through.
 
-use crate::core::error::ApiError;
-use crate::core::names::ChartName;
+use crate::domain::error::ApiError;
+use crate::domain::names::ChartName;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

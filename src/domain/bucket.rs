@@ -1,7 +1,7 @@
 //! Buckets and their aggregates: what a stored bucket keeps (count, sum, min, max, last) and how
 //! buckets roll up into coarser steps at query time.
 
-use crate::core::error::ApiError;
+use crate::domain::error::ApiError;
 use serde::{Deserialize, Serialize};
 
 /// The start of the bucket a time falls into.

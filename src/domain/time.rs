@@ -1,7 +1,7 @@
 //! Timestamps of points: unix seconds, checked against the clock the caller passes in.
 
-use crate::core::config::FUTURE_TOLERANCE_SECONDS;
-use crate::core::error::ApiError;
+use crate::domain::config::FUTURE_TOLERANCE_SECONDS;
+use crate::domain::error::ApiError;
 
 /// Seconds since 1970 past which a timestamp is surely milliseconds (this is the year 5138).
 const MILLISECONDS_THRESHOLD: f64 = 1e11;

@@ -1,6 +1,6 @@
 //! Chart names and label sets: what identifies a series, parsed once at the edge.
 
-use crate::core::error::ApiError;
+use crate::domain::error::ApiError;
 use std::collections::BTreeMap;
 
 pub const MAX_CHART_LEN: usize = 128;

@@ -1,8 +1,8 @@
 //! Which route a request is for: method and path in, a `Route` out, with chart names
 //! percent-decoded from the rest of the path so they may hold `/`, spaces and any script.
 
-use crate::core::error::ApiError;
-use crate::core::names::ChartName;
+use crate::domain::error::ApiError;
+use crate::domain::names::ChartName;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {

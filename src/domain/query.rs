@@ -1,11 +1,11 @@
 //! Query planning for `GET /api/v1/charts/{chart}`: parameters parsed into a range, an aggregate and
 //! a step, and the rows the answer may read.
 
-use crate::core::bucket::{rollup, Agg, Bucket};
-use crate::core::config::MAX_QUERY_POINTS;
-use crate::core::error::ApiError;
-use crate::core::names::Labels;
-use crate::core::time::{parse_duration, parse_query_time};
+use crate::domain::bucket::{rollup, Agg, Bucket};
+use crate::domain::config::MAX_QUERY_POINTS;
+use crate::domain::error::ApiError;
+use crate::domain::names::Labels;
+use crate::domain::time::{parse_duration, parse_query_time};
 use serde::Serialize;
 
 /// Default range when `from` is not given: the last 7 days.
