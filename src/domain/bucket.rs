@@ -1,7 +1,7 @@
 //! Buckets and their aggregates: what a stored bucket keeps (count, sum, min, max, last) and how
 //! buckets roll up into coarser steps at query time.
 
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use serde::{Deserialize, Serialize};
 
 /// The start of the bucket a time falls into.
@@ -75,8 +75,8 @@ impl Agg {
             "last" => Agg::Last,
             "count" => Agg::Count,
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_agg",
+                return Err(ApiError::new(
+                    Code::InvalidAgg,
                     "agg must be one of avg, sum, min, max, last, count",
                 ))
             }

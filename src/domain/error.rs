@@ -1,29 +1,116 @@
-//! The one error type of the API: an HTTP status, a stable machine-readable code and a message
-//! that says what to fix.
+//! The one error type of the API: a stable machine-readable code that knows its HTTP status, and a
+//! message that says what to fix.
 
 use serde::Serialize;
 
+macro_rules! codes {
+    ($($variant:ident = $status:literal $text:literal,)*) => {
+        /// Every error code the API answers with. The text is part of the API: clients match on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+
+            pub fn status(self) -> u16 {
+                match self {
+                    $(Code::$variant => $status,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // The request as a whole.
+    InvalidJson = 400 "invalid_json",
+    InvalidBody = 400 "invalid_body",
+    InvalidPath = 400 "invalid_path",
+    UnknownField = 400 "unknown_field",
+    MissingField = 400 "missing_field",
+    DuplicateField = 400 "duplicate_field",
+    EmptyBatch = 400 "empty_batch",
+    // Points.
+    InvalidPoint = 400 "invalid_point",
+    InvalidChart = 400 "invalid_chart",
+    InvalidLabels = 400 "invalid_labels",
+    InvalidValue = 400 "invalid_value",
+    ValueOutOfRange = 400 "value_out_of_range",
+    InvalidTimestamp = 400 "invalid_timestamp",
+    TimestampInMilliseconds = 400 "timestamp_in_milliseconds",
+    TimestampInFuture = 400 "timestamp_in_future",
+    TimestampTooOld = 400 "timestamp_too_old",
+    // Queries, images and settings.
+    InvalidRange = 400 "invalid_range",
+    InvalidStep = 400 "invalid_step",
+    InvalidAgg = 400 "invalid_agg",
+    InvalidSpark = 400 "invalid_spark",
+    InvalidSize = 400 "invalid_size",
+    LabelsRequired = 400 "labels_required",
+    InvalidBucketSeconds = 400 "invalid_bucket_seconds",
+    InvalidPublic = 400 "invalid_public",
+    // Keys.
+    InvalidScope = 400 "invalid_scope",
+    InvalidCharts = 400 "invalid_charts",
+    InvalidName = 400 "invalid_name",
+    // Who may do what.
+    Unauthorized = 401 "unauthorized",
+    Forbidden = 403 "forbidden",
+    UrlKeyNotRead = 403 "url_key_not_read",
+    AdminDisabled = 403 "admin_disabled",
+    // What is not there.
+    NotFound = 404 "not_found",
+    ChartNotFound = 404 "chart_not_found",
+    SeriesNotFound = 404 "series_not_found",
+    MethodNotAllowed = 405 "method_not_allowed",
+    BucketChangeNotPossible = 409 "bucket_change_not_possible",
+    PayloadTooLarge = 413 "payload_too_large",
+    BatchTooLarge = 413 "batch_too_large",
+    TooManySeries = 422 "too_many_series",
+    // Our side.
+    InternalError = 500 "internal_error",
+    BadConfiguration = 500 "bad_configuration",
+    WriteUnconfirmed = 503 "write_unconfirmed",
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
+    /// Always `code.status()`; kept as a field because every response reads it.
     pub status: u16,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// The position of the offending point in a batch, so a client can find it.
     pub index: Option<usize>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             index: None,
         }
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
     }
 
     pub fn at(mut self, index: usize) -> Self {
@@ -33,27 +120,30 @@ impl ApiError {
 
     pub fn unauthorized() -> Self {
         Self::new(
-            401,
-            "unauthorized",
+            Code::Unauthorized,
             "missing or wrong API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'",
         )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "forbidden", message)
+        Self::new(Code::Forbidden, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, "not_found", message)
+        Self::new(Code::NotFound, message)
     }
 
     /// What a client sees of any failure inside the service: the details go to the log only.
     pub fn internal() -> Self {
         Self::new(
-            500,
-            "internal_error",
+            Code::InternalError,
             "something went wrong on our side; nothing from this request was stored",
         )
+    }
+
+    /// Whether the caller was refused: such an answer must not tell what D1 holds or cost.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.status, 401 | 403)
     }
 
     pub fn to_json(&self) -> String {
@@ -68,9 +158,10 @@ impl ApiError {
             #[serde(skip_serializing_if = "Option::is_none")]
             index: Option<usize>,
         }
+        // Serializing two strings and a number cannot fail; the fallback only keeps this total.
         serde_json::to_string(&Body {
             error: Inner {
-                code: self.code,
+                code: self.code.as_str(),
                 message: &self.message,
                 index: self.index,
             },
@@ -81,7 +172,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status,
+            self.code.as_str(),
+            self.message
+        )
     }
 }
 
@@ -91,7 +188,7 @@ mod tests {
 
     #[test]
     fn an_error_serializes_to_the_documented_shape() {
-        let e = ApiError::bad_request("invalid_value", "value must be a number").at(3);
+        let e = ApiError::new(Code::InvalidValue, "value must be a number").at(3);
         let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(v["error"]["code"], "invalid_value");
         assert_eq!(v["error"]["message"], "value must be a number");
@@ -103,6 +200,17 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&ApiError::unauthorized().to_json()).unwrap();
         assert!(v["error"].get("index").is_none());
+    }
+
+    #[test]
+    fn every_code_is_unique_and_names_its_status() {
+        for (i, a) in Code::ALL.iter().enumerate() {
+            assert!((400..600).contains(&a.status()), "{a}");
+            for b in &Code::ALL[i + 1..] {
+                assert_ne!(a.as_str(), b.as_str());
+            }
+        }
+        assert_eq!(Code::BatchTooLarge.status(), 413);
     }
 
     #[test]

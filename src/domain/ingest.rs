@@ -3,7 +3,7 @@
 
 use crate::domain::bucket::{bucket_start, Bucket};
 use crate::domain::config::{Config, MAX_BODY_BYTES};
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use crate::domain::names::{ChartName, Labels};
 use crate::domain::time::Timestamp;
 use serde::Serialize;
@@ -19,14 +19,14 @@ impl Value {
         let n = match v {
             Json::Number(n) => n.as_f64(),
             Json::String(s) => {
-                return Err(ApiError::bad_request(
-                    "invalid_value",
+                return Err(ApiError::new(
+                    Code::InvalidValue,
                     format!("value must be a JSON number, not the string {s:?}: drop the quotes"),
                 ))
             }
             Json::Null => {
-                return Err(ApiError::bad_request(
-                    "invalid_value",
+                return Err(ApiError::new(
+                    Code::InvalidValue,
                     "value is null; send a number",
                 ))
             }
@@ -34,12 +34,12 @@ impl Value {
         };
         match n {
             Some(n) if n.is_finite() && n.abs() <= max => Ok(Value(n)),
-            Some(n) if n.is_finite() => Err(ApiError::bad_request(
-                "value_out_of_range",
+            Some(n) if n.is_finite() => Err(ApiError::new(
+                Code::ValueOutOfRange,
                 format!("value {n} is beyond ±{max} (MAX_VALUE)"),
             )),
-            _ => Err(ApiError::bad_request(
-                "invalid_value",
+            _ => Err(ApiError::new(
+                Code::InvalidValue,
                 "value must be a finite number",
             )),
         }
@@ -79,7 +79,7 @@ impl Batch {
                     r#"the body is not valid JSON ({e}); send JSON like {{"chart":"users","value":42}}"#
                 )
             };
-            ApiError::bad_request("invalid_json", message)
+            ApiError::new(Code::InvalidJson, message)
         })?;
         let items: Vec<&Json> = match &doc {
             Json::Array(items) => items.iter().collect(),
@@ -87,14 +87,14 @@ impl Batch {
                 match o.get("points") {
                     Some(Json::Array(items)) if o.len() == 1 => items.iter().collect(),
                     Some(Json::Array(_)) => {
-                        return Err(ApiError::bad_request(
-                            "unknown_field",
+                        return Err(ApiError::new(
+                            Code::UnknownField,
                             r#"a {"points":[...]} body holds nothing else"#,
                         ))
                     }
                     _ => {
-                        return Err(ApiError::bad_request(
-                            "invalid_body",
+                        return Err(ApiError::new(
+                            Code::InvalidBody,
                             "points must be an array of points",
                         ))
                     }
@@ -102,22 +102,18 @@ impl Batch {
             }
             Json::Object(_) => vec![&doc],
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_body",
+                return Err(ApiError::new(
+                    Code::InvalidBody,
                     r#"send a point {"chart":"users","value":42}, an array of points, or {"points":[...]}"#,
                 ))
             }
         };
         if items.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty_batch",
-                "the batch holds no points",
-            ));
+            return Err(ApiError::new(Code::EmptyBatch, "the batch holds no points"));
         }
         if items.len() > cfg.max_batch as usize {
             return Err(ApiError::new(
-                413,
-                "batch_too_large",
+                Code::BatchTooLarge,
                 format!(
                     "{} points in one request; at most {} are accepted (split the batch)",
                     items.len(),
@@ -228,8 +224,7 @@ fn merge_by_second(points: &[(Timestamp, Value)]) -> Vec<Bucket> {
 
 pub fn too_large_body() -> ApiError {
     ApiError::new(
-        413,
-        "payload_too_large",
+        Code::PayloadTooLarge,
         format!("the body is larger than {MAX_BODY_BYTES} bytes; split it into smaller batches"),
     )
 }
@@ -240,8 +235,8 @@ fn parse_point(
     now: f64,
 ) -> Result<(ChartName, Labels, Timestamp, Value), ApiError> {
     let obj = item.as_object().ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_point",
+        ApiError::new(
+            Code::InvalidPoint,
             r#"a point must be an object like {"chart":"users","value":42}"#,
         )
     })?;
@@ -249,22 +244,17 @@ fn parse_point(
         .keys()
         .find(|k| !matches!(k.as_str(), "chart" | "value" | "ts" | "labels"))
     {
-        return Err(ApiError::bad_request(
-            "unknown_field",
+        return Err(ApiError::new(
+            Code::UnknownField,
             format!("unknown field {k:?}; a point has chart, value, ts and labels"),
         ));
     }
     let chart = match obj.get("chart") {
         Some(Json::String(s)) => ChartName::parse(s)?,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_chart",
-                "chart must be a string",
-            ))
-        }
+        Some(_) => return Err(ApiError::new(Code::InvalidChart, "chart must be a string")),
         None => {
-            return Err(ApiError::bad_request(
-                "missing_field",
+            return Err(ApiError::new(
+                Code::MissingField,
                 "chart is missing; every point names its chart",
             ))
         }
@@ -272,8 +262,8 @@ fn parse_point(
     let value = match obj.get("value") {
         Some(v) => Value::parse(v, cfg.max_value)?,
         None => {
-            return Err(ApiError::bad_request(
-                "missing_field",
+            return Err(ApiError::new(
+                Code::MissingField,
                 "value is missing; every point carries a number",
             ))
         }
@@ -284,8 +274,8 @@ fn parse_point(
             Timestamp::parse(n.as_f64().unwrap_or(f64::NAN), now, cfg.retention_seconds())?
         }
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_timestamp",
+            return Err(ApiError::new(
+                Code::InvalidTimestamp,
                 "ts must be a number of unix seconds",
             ))
         }
@@ -433,14 +423,14 @@ mod tests {
         };
         let body = json!([{"chart":"a","value":1},{"chart":"a","value":1},{"chart":"a","value":1},{"chart":"a","value":1}]);
         let e = Batch::parse(body.to_string().as_bytes(), &cfg, NOW).unwrap_err();
-        assert_eq!((e.status, e.code), (413, "batch_too_large"));
+        assert_eq!((e.status, e.code), (413, Code::BatchTooLarge));
     }
 
     #[test]
     fn a_body_over_one_mebibyte_is_413() {
         let body = vec![b' '; MAX_BODY_BYTES + 1];
         let e = Batch::parse(&body, &Config::default(), NOW).unwrap_err();
-        assert_eq!((e.status, e.code), (413, "payload_too_large"));
+        assert_eq!((e.status, e.code), (413, Code::PayloadTooLarge));
     }
 
     #[test]

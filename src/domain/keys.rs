@@ -1,7 +1,7 @@
 //! API keys: their format, hashing and constant-time comparison, scopes, chart prefixes, and the one
 //! access check every route goes through.
 
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use crate::domain::names::ChartName;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,8 +28,8 @@ impl Scope {
             "ingest" | "write" => Ok(Scope::Ingest),
             "read" => Ok(Scope::Read),
             "admin" => Ok(Scope::Admin),
-            _ => Err(ApiError::bad_request(
-                "invalid_scope",
+            _ => Err(ApiError::new(
+                Code::InvalidScope,
                 "scope must be ingest, read or admin",
             )),
         }

@@ -1,6 +1,6 @@
 //! Chart names and label sets: what identifies a series, parsed once at the edge.
 
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use std::collections::BTreeMap;
 
 pub const MAX_CHART_LEN: usize = 128;
@@ -15,20 +15,20 @@ pub struct ChartName(String);
 impl ChartName {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         if raw.trim().is_empty() {
-            return Err(ApiError::bad_request(
-                "invalid_chart",
+            return Err(ApiError::new(
+                Code::InvalidChart,
                 "chart name must not be empty",
             ));
         }
         if raw.chars().count() > MAX_CHART_LEN {
-            return Err(ApiError::bad_request(
-                "invalid_chart",
+            return Err(ApiError::new(
+                Code::InvalidChart,
                 format!("chart name is longer than {MAX_CHART_LEN} characters"),
             ));
         }
         if raw.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "invalid_chart",
+            return Err(ApiError::new(
+                Code::InvalidChart,
                 "chart name must not contain control characters (newlines, tabs, ...)",
             ));
         }
@@ -64,8 +64,8 @@ impl Labels {
 
     pub fn from_json(v: &serde_json::Value) -> Result<Self, ApiError> {
         let obj = v.as_object().ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_labels",
+            ApiError::new(
+                Code::InvalidLabels,
                 r#"labels must be an object of strings, like {"host":"prod1"}"#,
             )
         })?;
@@ -76,8 +76,8 @@ impl Labels {
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
                 _ => {
-                    return Err(ApiError::bad_request(
-                        "invalid_labels",
+                    return Err(ApiError::new(
+                        Code::InvalidLabels,
                         format!("label '{k}' must be a string"),
                     ))
                 }
@@ -92,14 +92,14 @@ impl Labels {
         let raw = raw.trim();
         if raw.starts_with('{') {
             let v: serde_json::Value = serde_json::from_str(raw)
-                .map_err(|_| ApiError::bad_request("invalid_labels", "labels is not valid JSON"))?;
+                .map_err(|_| ApiError::new(Code::InvalidLabels, "labels is not valid JSON"))?;
             return Self::from_json(&v);
         }
         let mut map = BTreeMap::new();
         for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
             let (k, v) = pair.split_once([':', '=']).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_labels",
+                ApiError::new(
+                    Code::InvalidLabels,
                     "labels must look like host:prod1,region:eu or a JSON object",
                 )
             })?;
@@ -110,23 +110,21 @@ impl Labels {
 
     fn from_map(map: BTreeMap<String, String>) -> Result<Self, ApiError> {
         if map.len() > MAX_LABELS {
-            return Err(ApiError::bad_request(
-                "invalid_labels",
+            return Err(ApiError::new(
+                Code::InvalidLabels,
                 format!("at most {MAX_LABELS} labels per point"),
             ));
         }
         for (k, v) in &map {
             if !is_label_name(k) {
-                return Err(ApiError::bad_request(
-                    "invalid_labels",
+                return Err(ApiError::new(Code::InvalidLabels,
                     format!(
                         "label name '{k}' must start with a letter or '_' and hold only letters, digits and '_' (at most {MAX_LABEL_NAME_LEN})"
                     ),
                 ));
             }
             if v.chars().count() > MAX_LABEL_VALUE_LEN || v.chars().any(char::is_control) {
-                return Err(ApiError::bad_request(
-                    "invalid_labels",
+                return Err(ApiError::new(Code::InvalidLabels,
                     format!("label '{k}' must be at most {MAX_LABEL_VALUE_LEN} characters without control characters"),
                 ));
             }

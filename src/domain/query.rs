@@ -3,7 +3,7 @@
 
 use crate::domain::bucket::{rollup, Agg, Bucket};
 use crate::domain::config::MAX_QUERY_POINTS;
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use crate::domain::names::Labels;
 use crate::domain::time::{parse_duration, parse_query_time};
 use serde::Serialize;
@@ -40,8 +40,8 @@ impl QueryParams {
                 "agg" => p.agg = Agg::parse(v)?,
                 "step" => {
                     p.step = Some(parse_duration(v).ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_step",
+                        ApiError::new(
+                            Code::InvalidStep,
                             "step must be seconds or a duration such as 3600, 1h or 1d",
                         )
                     })?)
@@ -51,10 +51,7 @@ impl QueryParams {
             }
         }
         if p.from >= p.to {
-            return Err(ApiError::bad_request(
-                "invalid_range",
-                "from must be before to",
-            ));
+            return Err(ApiError::new(Code::InvalidRange, "from must be before to"));
         }
         Ok(p)
     }
@@ -65,8 +62,8 @@ impl QueryParams {
         match self.step {
             None => Ok(bucket),
             Some(s) if s % bucket == 0 => Ok(s),
-            Some(s) => Err(ApiError::bad_request(
-                "invalid_step",
+            Some(s) => Err(ApiError::new(
+                Code::InvalidStep,
                 format!("step {s} is not a multiple of this chart's bucket size of {bucket} s"),
             )),
         }
@@ -81,8 +78,8 @@ impl QueryParams {
 
 fn time(raw: &str, now: f64, name: &str) -> Result<f64, ApiError> {
     parse_query_time(raw, now).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_range",
+        ApiError::new(
+            Code::InvalidRange,
             format!("{name} must be unix seconds or a duration back from now such as 24h"),
         )
     })

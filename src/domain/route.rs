@@ -1,7 +1,7 @@
 //! Which route a request is for: method and path in, a `Route` out, with chart names
 //! percent-decoded from the rest of the path so they may hold `/`, spaces and any script.
 
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use crate::domain::names::ChartName;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +30,7 @@ impl Route {
         let allowed = |methods: &'static str, route: Option<Route>| match route {
             Some(r) => Ok(Some(r)),
             None => Err(ApiError::new(
-                405,
-                "method_not_allowed",
+                Code::MethodNotAllowed,
                 format!("{path} answers {methods}"),
             )),
         };
@@ -105,7 +104,7 @@ impl Route {
 
 /// Decodes `%XX` escapes (UTF-8); `+` stays a plus, as in a path.
 pub fn percent_decode(raw: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad_request("invalid_path", "the path has a broken %-escape");
+    let bad = || ApiError::new(Code::InvalidPath, "the path has a broken %-escape");
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,7 +1,7 @@
 //! Timestamps of points: unix seconds, checked against the clock the caller passes in.
 
 use crate::domain::config::FUTURE_TOLERANCE_SECONDS;
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 
 /// Seconds since 1970 past which a timestamp is surely milliseconds (this is the year 5138).
 const MILLISECONDS_THRESHOLD: f64 = 1e11;
@@ -18,22 +18,20 @@ impl Timestamp {
     /// Accepts a point's `ts` if it lies between `now - retention` and five minutes from now.
     pub fn parse(secs: f64, now: f64, retention_seconds: i64) -> Result<Self, ApiError> {
         if !secs.is_finite() || secs < 0.0 {
-            return Err(ApiError::bad_request(
-                "invalid_timestamp",
+            return Err(ApiError::new(
+                Code::InvalidTimestamp,
                 "ts must be unix seconds, a non-negative number",
             ));
         }
         if secs >= MILLISECONDS_THRESHOLD {
-            return Err(ApiError::bad_request(
-                "timestamp_in_milliseconds",
+            return Err(ApiError::new(Code::TimestampInMilliseconds,
                 format!(
                     "ts {secs} looks like milliseconds; send unix seconds (divide by 1000, e.g. $(date +%s))"
                 ),
             ));
         }
         if secs > now + FUTURE_TOLERANCE_SECONDS {
-            return Err(ApiError::bad_request(
-                "timestamp_in_future",
+            return Err(ApiError::new(Code::TimestampInFuture,
                 format!(
                     "ts is {:.0} s in the future; at most {FUTURE_TOLERANCE_SECONDS:.0} s ahead is accepted",
                     secs - now
@@ -41,8 +39,8 @@ impl Timestamp {
             ));
         }
         if secs < now - retention_seconds as f64 {
-            return Err(ApiError::bad_request(
-                "timestamp_too_old",
+            return Err(ApiError::new(
+                Code::TimestampTooOld,
                 format!(
                     "ts is older than the retention of {} hours, so it would be deleted at once",
                     retention_seconds / 3600

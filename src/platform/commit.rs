@@ -5,7 +5,7 @@
 //! cross-request wake-ups are used.
 
 use crate::domain::config::Config;
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
 use crate::platform::db::{Cost, Db};
 use std::cell::{Cell, RefCell};
@@ -54,8 +54,7 @@ fn now_ms() -> f64 {
 /// Neither confirmed nor denied: the transaction may or may not have committed.
 fn unconfirmed() -> ApiError {
     ApiError::new(
-        503,
-        "write_unconfirmed",
+        Code::WriteUnconfirmed,
         "the write did not confirm; the points may or may not have been stored",
     )
 }

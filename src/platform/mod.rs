@@ -7,7 +7,7 @@ mod http;
 
 use crate::domain::bucket::Agg;
 use crate::domain::config::{Config, MAX_BODY_BYTES, MAX_QUERY_POINTS};
-use crate::domain::error::ApiError;
+use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::{too_large_body, Batch};
 use crate::domain::keys::{
     hash_secret, key_id, presented_key, secrets_match, Action, Caller, ChartLimit, NewKey, Scope,
@@ -64,13 +64,12 @@ fn env_text(env: &Env, name: &str) -> Option<String> {
 fn load(env: &Env) -> Result<(Config, Db)> {
     let cfg = Config::load(|name| env_text(env, name)).map_err(|msg| {
         worker::console_error!("configuration: {msg}");
-        ApiError::new(500, "bad_configuration", msg)
+        ApiError::new(Code::BadConfiguration, msg)
     })?;
     let d1 = env.d1("DB").map_err(|e| {
         worker::console_error!("the D1 binding DB is missing: {e}");
         ApiError::new(
-            500,
-            "bad_configuration",
+            Code::BadConfiguration,
             "the D1 binding DB is missing from wrangler.toml",
         )
     })?;
@@ -166,8 +165,7 @@ fn health() -> Response {
 
 fn chart_not_found(chart: &ChartName) -> ApiError {
     ApiError::new(
-        404,
-        "chart_not_found",
+        Code::ChartNotFound,
         format!("no chart named {:?}", chart.as_str()),
     )
 }
@@ -255,8 +253,7 @@ async fn stored_key(presented: &str, db: &Db, now: f64) -> Result<Caller> {
 async fn admin(req: &Request, env: &Env, db: &Db, now: f64) -> Result<()> {
     if admin_token(env).is_none() {
         return Err(ApiError::new(
-            403,
-            "admin_disabled",
+            Code::AdminDisabled,
             "key management is off: set the ADMIN_TOKEN secret (wrangler secret put ADMIN_TOKEN)",
         ));
     }
@@ -278,7 +275,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>> {
     let body = req
         .bytes()
         .await
-        .map_err(|_| ApiError::bad_request("invalid_body", "the body could not be read"))?;
+        .map_err(|_| ApiError::new(Code::InvalidBody, "the body could not be read"))?;
     if body.len() > MAX_BODY_BYTES {
         return Err(too_large_body());
     }
@@ -290,8 +287,8 @@ async fn read_object(req: &mut Request) -> Result<serde_json::Map<String, Json>>
     let body = read_body(req).await?;
     match serde_json::from_slice::<Json>(&body) {
         Ok(Json::Object(o)) => Ok(o),
-        _ => Err(ApiError::bad_request(
-            "invalid_json",
+        _ => Err(ApiError::new(
+            Code::InvalidJson,
             "the body must be a JSON object",
         )),
     }
@@ -342,8 +339,8 @@ async fn list_charts(
     let spark = match query_param(req, "spark") {
         None => 0,
         Some(n) => n.parse::<u32>().ok().filter(|n| *n <= 200).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_spark",
+            ApiError::new(
+                Code::InvalidSpark,
                 "spark must be a number of buckets from 0 to 200",
             )
         })?,
@@ -474,14 +471,13 @@ fn pick_series<'a>(
     }
     if labels.is_some() {
         return Err(ApiError::new(
-            404,
-            "series_not_found",
+            Code::SeriesNotFound,
             "this chart has no series with those labels",
         ));
     }
     let sets: Vec<&str> = series.iter().map(|s| s.labels.as_str()).collect();
-    Err(ApiError::bad_request(
-        "labels_required",
+    Err(ApiError::new(
+        Code::LabelsRequired,
         format!(
             "this chart has several series; choose one with labels=..., one of {}",
             sets.join(" ")
@@ -510,8 +506,8 @@ async fn configure_chart(
                         .filter(|n| (1..=86_400).contains(n))
                         .map(|n| n as u32)
                         .ok_or_else(|| {
-                            ApiError::bad_request(
-                                "invalid_bucket_seconds",
+                            ApiError::new(
+                                Code::InvalidBucketSeconds,
                                 "bucket_seconds must be a whole number of seconds from 1 to 86400",
                             )
                         })?,
@@ -519,12 +515,12 @@ async fn configure_chart(
             }
             "public" => {
                 public = Some(v.as_bool().ok_or_else(|| {
-                    ApiError::bad_request("invalid_public", "public must be true or false")
+                    ApiError::new(Code::InvalidPublic, "public must be true or false")
                 })?)
             }
             other => {
-                return Err(ApiError::bad_request(
-                    "unknown_field",
+                return Err(ApiError::new(
+                    Code::UnknownField,
                     format!("unknown setting {other:?}; a chart has bucket_seconds and public"),
                 ))
             }
@@ -539,9 +535,7 @@ async fn configure_chart(
             .map(|s| s.bucket_seconds)
         {
             if new % old != 0 {
-                return Err(ApiError::new(
-                    409,
-                    "bucket_change_not_possible",
+                return Err(ApiError::new(Code::BucketChangeNotPossible,
                     format!(
                         "this chart holds {old} s buckets; it can move to a multiple of {old} s (its buckets are merged), or to any size once deleted"
                     ),
@@ -573,21 +567,24 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
         .keys()
         .find(|k| !matches!(k.as_str(), "scope" | "charts" | "chart" | "name"))
     {
-        return Err(ApiError::bad_request(
-            "unknown_field",
+        return Err(ApiError::new(
+            Code::UnknownField,
             format!("unknown field {k:?}; a key has scope, charts or chart, and name"),
         ));
     }
     let scope = Scope::parse(body.get("scope").and_then(Json::as_str).ok_or_else(|| {
-        ApiError::bad_request("missing_field", "scope is missing: ingest, read or admin")
+        ApiError::new(
+            Code::MissingField,
+            "scope is missing: ingest, read or admin",
+        )
     })?)?;
     let text_field = |field: &str| -> Result<Option<String>> {
         match body.get(field) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(p)) if p.is_empty() => Ok(None),
             Some(Json::String(p)) if p.chars().count() <= 128 => Ok(Some(p.clone())),
-            Some(_) => Err(ApiError::bad_request(
-                "invalid_charts",
+            Some(_) => Err(ApiError::new(
+                Code::InvalidCharts,
                 "charts is a chart-name prefix such as \"shop.\" and chart one chart's name",
             )),
         }
@@ -599,15 +596,15 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
             ChartName::parse(&c)?.as_str().to_string(),
         )),
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_charts",
+            return Err(ApiError::new(
+                Code::InvalidCharts,
                 "give charts (a prefix) or chart (one chart), not both",
             ))
         }
     };
     if limit.is_some() && scope == Scope::Admin {
-        return Err(ApiError::bad_request(
-            "invalid_charts",
+        return Err(ApiError::new(
+            Code::InvalidCharts,
             "an admin key sees every chart; drop the chart limit or use the ingest or read scope",
         ));
     }
@@ -615,8 +612,8 @@ async fn create_key(req: &mut Request, env: &Env, db: &Db, now: f64) -> Result<R
         None | Some(Json::Null) => String::new(),
         Some(Json::String(n)) if n.chars().count() <= 100 => n.clone(),
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_name",
+            return Err(ApiError::new(
+                Code::InvalidName,
                 "name must be a string of at most 100 characters",
             ))
         }
@@ -725,7 +722,7 @@ async fn image(
                 _ => e.message.clone(),
             };
             let body = if badge {
-                svg::badge(chart.as_str(), e.code)
+                svg::badge(chart.as_str(), e.code.as_str())
             } else {
                 svg::message(&text, 420, 60, theme)
             };
@@ -783,8 +780,8 @@ async fn draw(
                 .ok()
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_size",
+                    ApiError::new(
+                        Code::InvalidSize,
                         format!("{name} must be from {min} to {max}"),
                     )
                 }),
@@ -795,8 +792,8 @@ async fn draw(
     let height = size("height", if spark { 40 } else { 200 }, 20, 1000)?;
     let range_text = param("range").unwrap_or_else(|| "24h".to_string());
     let range = parse_duration(&range_text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_range",
+        ApiError::new(
+            Code::InvalidRange,
             "range must be a duration such as 1h, 24h or 7d",
         )
     })?;
