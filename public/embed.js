@@ -1,9 +1,10 @@
 // The embed page, served for /embed/{chart}: one chart filling the frame, refreshed every 60 s.
 // Options: ?key=&range=24h&agg=avg&theme=light|dark|auto&title=1&labels=host:a
-import { api, ApiError, explain, pickStep, makePlot, durationSeconds, AGGS, parseLabels, labelsText, fmtNum } from "/plot.js";
+// Served under the Worker's Content-Security-Policy (script-src 'self', style-src 'self'): no inline
+// script or style attribute in embed.html; styles set from here go through element.style or classes.
+import { $, api, ApiError, explain, pickStep, makePlot, durationSeconds, AGGS, parseLabels, labelsText, fmtNum } from "./plot.js";
 
 const q = new URLSearchParams(location.search);
-const $ = (id) => document.getElementById(id);
 let chart = location.pathname.replace(/^\/embed\//, "");
 try {
   chart = decodeURIComponent(chart);

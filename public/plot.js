@@ -1,5 +1,8 @@
-// Shared by the dashboard (app.js) and the embed page (embed.js): API calls, formatting, the step
-// that fits a width, local-time axis ticks and the Chart.js line with its min-max band.
+// Shared by the dashboard (app.js and its modules) and the embed page (embed.js): API calls,
+// formatting, the step that fits a width, local-time axis ticks and the Chart.js line with its band.
+
+export const $ = (id) => document.getElementById(id);
+export const pad = (n) => String(n).padStart(2, "0");
 
 export const RANGES = { "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000 };
 export const AGGS = ["avg", "sum", "min", "max", "last", "count"];
@@ -91,6 +94,11 @@ export const labelsText = (labels) =>
     .sort()
     .map((k) => `${k}=${labels[k]}`)
     .join(" ");
+/** One chip per label, name=value, as text: for a card or the detail head. */
+export const labelChips = (labels) =>
+  Object.keys(labels || {})
+    .sort()
+    .map((k) => Object.assign(document.createElement("span"), { className: "chip", textContent: `${k}=${labels[k]}` }));
 
 const nf = {};
 const numberFormat = (o) => nf[JSON.stringify(o)] || (nf[JSON.stringify(o)] = new Intl.NumberFormat(undefined, o));
@@ -122,7 +130,6 @@ export function ago(ts, now = Date.now() / 1000) {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
-const pad = (n) => String(n).padStart(2, "0");
 export const fmtFull = (ts) =>
   new Date(ts * 1000).toLocaleString(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 const fmtDay = (d) => d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
