@@ -1,7 +1,7 @@
-// Starts the real built wasm in Miniflare with a fresh local D1 that has schema.sql applied.
+// Starts the real built wasm in Miniflare with a fresh local D1 made by applying migrations/ in order.
 import { Miniflare } from "miniflare";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
@@ -10,27 +10,113 @@ import path from "node:path";
 process.env.WRANGLER_SEND_METRICS = "false";
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ADMIN = "test-admin-token-0123456789";
 export const BASE = "http://pushplot.test";
 
-/** The statements of schema.sql, for D1's batch(): a trigger's body keeps its semicolons. */
-export function schemaStatements() {
-  const statements = [];
-  let current = [];
-  let inTrigger = false;
-  for (const line of readFileSync(path.join(root, "schema.sql"), "utf8").split("\n")) {
-    if (line.trim().startsWith("--") || !line.trim()) continue;
-    current.push(line);
-    if (/^CREATE TRIGGER/i.test(line.trim())) inTrigger = true;
-    const ends = inTrigger ? /^END;\s*$/i.test(line.trim()) : line.trim().endsWith(";");
-    if (ends) {
-      statements.push(current.join("\n"));
-      current = [];
-      inTrigger = false;
+/**
+ * The statements of a SQL text, split as wrangler's D1 commands split them (wrangler 4.86,
+ * src/d1/splitter.ts), so that a test applies a file exactly as `wrangler d1 migrations apply` will:
+ * comments dropped, quoted text kept whole, and a `;` inside BEGIN ... END or CASE ... END (a
+ * trigger's body) does not end the statement. Like wrangler's, an END must be written in capitals.
+ */
+export function splitSql(sql) {
+  const chars = [...sql];
+  let i = 0;
+  // Takes characters up to and including the first one for which keepGoing(taken) is false.
+  const take = (keepGoing) => {
+    let taken = "";
+    while (i < chars.length) {
+      taken += chars[i++];
+      if (!keepGoing(taken)) break;
     }
+    return taken;
+  };
+  const upTo = (marker) => take((t) => !t.endsWith(marker));
+  const statements = [];
+  const open = []; // BEGIN and CASE blocks not yet closed by END
+  let str = "";
+  while (i < chars.length) {
+    const c = chars[i++];
+    if (open.length && /\sEND[;\s]$/.test(str + c)) open.pop();
+    if (c === "'" || c === '"' || c === "`") {
+      str += c + upTo(c);
+    } else if (c === "$") {
+      const quote = "$" + take((t) => t.slice(-1) !== "$" && (/[0-9_]/.test(t.slice(-1)) || t.slice(-1).toLowerCase() !== t.slice(-1).toUpperCase()));
+      str += quote;
+      if (quote.endsWith("$")) str += upTo(quote);
+    } else if (c === "-" && chars[i] === "-") {
+      i++;
+      upTo("\n");
+      str += "\n";
+    } else if (c === "/" && chars[i] === "*") {
+      i++;
+      upTo("*/");
+    } else if (c === ";" && open.length === 0) {
+      statements.push(str);
+      str = "";
+    } else {
+      str += c;
+    }
+    if (/\s(BEGIN|CASE)\s$/i.test(str)) open.push(true);
   }
-  return statements;
+  statements.push(str);
+  return statements.map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** The statements of schema.sql, the readable current schema. */
+export function schemaStatements() {
+  return splitSql(readFileSync(path.join(root, "schema.sql"), "utf8"));
+}
+
+/**
+ * The files of migrations/ in the order wrangler applies them: every *.sql, by the number before
+ * the first "_", then by name.
+ */
+export function migrationFiles() {
+  const number = (name) => parseInt(name.split("_")[0]);
+  return readdirSync(path.join(root, "migrations"))
+    .filter((name) => name.endsWith(".sql"))
+    .sort()
+    .sort((a, b) => number(a) - number(b));
+}
+
+/**
+ * Applies migration files to a D1 database as wrangler does: each file is one batch, so one
+ * transaction, and a file that fails leaves nothing behind. (wrangler also records each file in the
+ * table d1_migrations; a Miniflare database made here is never handed to wrangler, so it does not.)
+ */
+export async function applyMigrations(db, files = migrationFiles()) {
+  for (const file of files) {
+    const statements = splitSql(readFileSync(path.join(root, "migrations", file), "utf8"));
+    if (statements.length) await db.batch(statements.map((s) => db.prepare(s)));
+  }
+}
+
+/**
+ * `wrangler d1 migrations apply DB --local --persist-to <state>`, as npm start runs it
+ * (scripts/migrate), with stdin closed so that it never waits on its confirmation prompt.
+ * With `config`, another wrangler.toml (and so another migrations_dir) is used.
+ */
+export function wranglerMigrate(state, { config } = {}) {
+  const args = ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state];
+  if (config) args.push("--config", config);
+  return wrangler(args);
+}
+
+/** Runs the project's wrangler with stdin closed; a failure carries what wrangler printed. */
+export function wrangler(args) {
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+  try {
+    return execFileSync(path.join(root, "node_modules/.bin/wrangler"), args, {
+      cwd: root,
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    throw new Error(`wrangler ${args.join(" ")} failed:\n${e.stdout ?? ""}${e.stderr ?? ""}`);
+  }
 }
 
 export async function startWorker({ vars = {}, adminToken = ADMIN } = {}) {
@@ -48,7 +134,7 @@ export async function startWorker({ vars = {}, adminToken = ADMIN } = {}) {
     bindings,
   });
   const db = await mf.getD1Database("DB");
-  await db.batch(schemaStatements().map((s) => db.prepare(s)));
+  await applyMigrations(db);
   return new Client(mf, db);
 }
 
@@ -126,19 +212,18 @@ export const freePort = () =>
   });
 
 /**
- * A real `wrangler dev` on a free loopback port with a fresh local D1 (schema.sql applied), as
- * `npm start` serves it. It runs in its own process group, so that stop() also ends the workerd
- * children.
+ * A real `wrangler dev` on a free loopback port with a fresh local D1 (migrations applied by
+ * wrangler), as `npm start` serves it. It runs in its own process group, so that stop() also ends
+ * the workerd children.
  */
 export async function startWranglerDev({ adminToken, name = "dev" }) {
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
   const state = mkdtempSync(path.join(tmpdir(), `pushplot-${name}-`));
-  const wrangler = path.join(root, "node_modules/.bin/wrangler");
-  execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--persist-to", state, "--file=schema.sql"], { cwd: root, env, stdio: "ignore" });
+  wranglerMigrate(state);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(
-    wrangler,
+    path.join(root, "node_modules/.bin/wrangler"),
     ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled",
       "--show-interactive-dev-session=false", "--var", `ADMIN_TOKEN:${adminToken}`],
     { cwd: root, env, detached: true, stdio: "ignore" },

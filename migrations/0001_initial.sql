@@ -1,0 +1,60 @@
+-- Migration 0001: the schema as it was before migrations existed. Every statement says IF NOT EXISTS
+-- so that a database made by the old schema.sql adopts migrations without an error. Never edit a
+-- migration once applied: add the next one. schema.sql shows the schema all migrations lead to.
+
+-- One row per series: a chart with one label set. n_buckets counts the buckets the series holds
+-- now, so trimming never has to count them; cap is MAX_POINTS as of the latest ingest.
+CREATE TABLE IF NOT EXISTS series (
+  id INTEGER PRIMARY KEY,
+  chart TEXT NOT NULL,
+  labels TEXT NOT NULL DEFAULT '{}',
+  n_buckets INTEGER NOT NULL DEFAULT 0,
+  cap INTEGER NOT NULL DEFAULT 1000,
+  created_at INTEGER NOT NULL,
+  UNIQUE (chart, labels)
+);
+
+-- Settings of charts that differ from the defaults; most charts have no row here.
+CREATE TABLE IF NOT EXISTS charts (
+  name TEXT PRIMARY KEY,
+  bucket_seconds INTEGER,
+  public INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- The points, as buckets. WITHOUT ROWID: the primary key is the table, so an upsert writes one row.
+CREATE TABLE IF NOT EXISTS buckets (
+  series_id INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  sum REAL NOT NULL,
+  min REAL NOT NULL,
+  max REAL NOT NULL,
+  last REAL NOT NULL,
+  last_ts REAL NOT NULL,
+  PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+
+-- API keys: only a hash of the secret is kept. prefix limits the charts a key reaches; with exact = 1
+-- it must be the whole chart name.
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  prefix TEXT,
+  exact INTEGER NOT NULL DEFAULT 0,
+  name TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Trimming, exact and O(1): each new bucket bumps its series' counter, and a series over its cap
+-- loses its oldest buckets (read along the primary key, only as many as it is over) in the same
+-- statement. Merging into an existing bucket is an UPDATE and fires nothing.
+CREATE TRIGGER IF NOT EXISTS bucket_added AFTER INSERT ON buckets
+BEGIN
+  UPDATE series SET n_buckets = n_buckets + 1 WHERE id = NEW.series_id;
+  DELETE FROM buckets WHERE series_id = NEW.series_id AND ts IN (
+    SELECT ts FROM buckets WHERE series_id = NEW.series_id ORDER BY ts
+    LIMIT (SELECT MAX(n_buckets - cap, 0) FROM series WHERE id = NEW.series_id));
+  UPDATE series SET n_buckets = cap WHERE id = NEW.series_id AND n_buckets > cap;
+END;
