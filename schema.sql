@@ -1,7 +1,10 @@
--- pushplot schema. Idempotent: applied on every `npm start`, `npm test` and `npm run deploy`.
+-- pushplot's schema as all of migrations/ leave it, to read in one place. It is not applied by any
+-- script: the migrations are (wrangler d1 migrations apply), and tests/migrations.test.mjs proves
+-- that they give exactly this.
 
 -- One row per series: a chart with one label set. n_buckets counts the buckets the series holds
--- now, so trimming never has to count them; cap is MAX_POINTS as of the latest ingest.
+-- now, so trimming never has to count them; cap is MAX_POINTS and max_series MAX_SERIES_PER_CHART
+-- as of the latest ingest.
 CREATE TABLE IF NOT EXISTS series (
   id INTEGER PRIMARY KEY,
   chart TEXT NOT NULL,
@@ -9,8 +12,19 @@ CREATE TABLE IF NOT EXISTS series (
   n_buckets INTEGER NOT NULL DEFAULT 0,
   cap INTEGER NOT NULL DEFAULT 1000,
   created_at INTEGER NOT NULL,
+  max_series INTEGER NOT NULL DEFAULT 1000,
   UNIQUE (chart, labels)
 );
+
+-- Retention's cleanup finds empty series here; non-empty ones never enter this index.
+CREATE INDEX IF NOT EXISTS series_empty ON series (n_buckets) WHERE n_buckets <= 0;
+
+-- A new series past its chart's limit aborts the whole ingest transaction (nothing is stored).
+CREATE TRIGGER IF NOT EXISTS series_added AFTER INSERT ON series
+WHEN (SELECT COUNT(*) FROM series WHERE chart = NEW.chart) > NEW.max_series
+BEGIN
+  SELECT RAISE(ABORT, 'pushplot:too_many_series');
+END;
 
 -- Settings of charts that differ from the defaults; most charts have no row here.
 CREATE TABLE IF NOT EXISTS charts (

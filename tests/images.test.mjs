@@ -36,11 +36,12 @@ test("an SVG chart carries as many points as the series and parses as XML", asyn
   assertWellFormedXml(r.body);
   assert.match(r.body, /data-points="50"/);
   assert.match(r.body, />59</, "the last value is shown");
+  assert.match(r.body, /data-tick="\d+"/, "a scale of values is drawn");
 });
 
 test("images are cacheable for about a minute and answer 304 to their ETag", async () => {
   const r = await c.get(`/img/users.svg?key=${readKey}`, null);
-  assert.equal(r.headers.get("Cache-Control"), "public, max-age=60");
+  assert.equal(r.headers.get("Cache-Control"), "private, max-age=60", "a private chart: no shared cache keeps it");
   const etag = r.headers.get("ETag");
   assert.match(etag, /^"[0-9a-f]{16}"$/);
   const again = await c.fetch(`/img/users.svg?key=${readKey}`, { headers: { "If-None-Match": etag } });
@@ -86,7 +87,9 @@ test("a chart marked public is readable by anyone, and writable by no one withou
   const put = await c.send("PUT", "/api/v1/charts/blog.visits", { public: true });
   assert.deepEqual(put.body, { chart: "blog.visits", bucket_seconds: 60, public: true });
   assert.equal((await c.get("/api/v1/charts/blog.visits", null)).status, 200);
-  assert.equal((await c.get("/img/blog.visits.svg", null)).status, 200);
+  const img = await c.get("/img/blog.visits.svg", null);
+  assert.equal(img.status, 200);
+  assert.equal(img.headers.get("Cache-Control"), "public, max-age=60", "a public chart's image may sit in shared caches");
   const listed = (await c.get("/api/v1/charts", null)).body.charts.map((s) => s.chart);
   assert.deepEqual(listed, ["blog.visits"]);
   const write = await c.fetch("/api/v1/ingest", { method: "POST", body: '{"chart":"blog.visits","value":1}' });
@@ -95,10 +98,19 @@ test("a chart marked public is readable by anyone, and writable by no one withou
   assert.equal((await c.get("/img/blog.visits.svg", null)).status, 401);
 });
 
-test("an ingest key may mark its chart public but a read key may not", async () => {
-  const ingest = await c.newKey("ingest");
-  assert.equal((await c.send("PUT", "/api/v1/charts/users", { public: false }, ingest)).status, 200);
+test("only an admin may make a chart public; an ingest key may still set its bucket size", async () => {
+  const ingest = await c.newKey("ingest", { charts: "shop." });
+  await c.ingest({ chart: "shop.rev", value: 5 }, ingest);
+  const publish = await c.send("PUT", "/api/v1/charts/shop.rev", { public: true }, ingest);
+  assert.equal(publish.status, 403);
+  assert.match(publish.body.error.message, /admin/);
+  assert.equal((await c.get("/api/v1/charts/shop.rev", null)).status, 401, "still private: nothing to read without a key");
+  assert.equal((await c.send("PUT", "/api/v1/charts/shop.rev", { bucket_seconds: 120 }, ingest)).status, 200);
   assert.equal((await c.send("PUT", "/api/v1/charts/users", { public: true }, readKey)).status, 403);
+  const admin = await c.newKey("admin");
+  assert.equal((await c.send("PUT", "/api/v1/charts/shop.rev", { public: true }, admin)).status, 200);
+  assert.equal((await c.get("/api/v1/charts/shop.rev", null)).status, 200);
+  assert.equal((await c.send("PUT", "/api/v1/charts/shop.rev", { public: false }, admin)).status, 200);
 });
 
 test("the chart list gives every series its sparkline in one request", async () => {
@@ -118,12 +130,18 @@ test("only embeds and images may be framed by other sites", async () => {
   const embed = await c.get(`/embed/users?key=${readKey}`, null);
   assert.equal(embed.status, 200);
   assert.match(embed.headers.get("Content-Type"), /^text\/html/);
-  assert.equal(embed.headers.get("Content-Security-Policy"), "frame-ancestors *");
+  const embedCsp = embed.headers.get("Content-Security-Policy");
+  assert.match(embedCsp, /frame-ancestors \*/);
+  assert.match(embedCsp, /script-src 'self'/);
+  assert.doesNotMatch(embedCsp, /unsafe/);
+  assert.equal(embed.headers.get("Referrer-Policy"), "no-referrer");
   assert.match(embed.body, /<html/i);
   const img = await c.get(`/img/users.svg?key=${readKey}`, null);
-  assert.equal(img.headers.get("Content-Security-Policy"), "frame-ancestors *");
+  assert.equal(img.headers.get("Content-Security-Policy"), "default-src 'none'; frame-ancestors *");
+  assert.equal(img.headers.get("Referrer-Policy"), "no-referrer");
   for (const p of ["/api/v1/charts", "/api/v1/charts/users", "/api/v1/keys", "/api/v1/health"]) {
     const r = await c.get(p);
-    assert.equal(r.headers.get("Content-Security-Policy"), "frame-ancestors 'none'", p);
+    assert.equal(r.headers.get("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'", p);
+    assert.equal(r.headers.get("Referrer-Policy"), "no-referrer", p);
   }
 });

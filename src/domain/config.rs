@@ -6,6 +6,7 @@ pub const DEFAULT_RETENTION_HOURS: u32 = 168;
 pub const DEFAULT_BUCKET_SECONDS: u32 = 60;
 pub const DEFAULT_MAX_VALUE: f64 = 1e9;
 pub const DEFAULT_MAX_BATCH: u32 = 10_000;
+pub const DEFAULT_MAX_SERIES_PER_CHART: u32 = 1000;
 
 /// The largest body an ingest reads; past it the answer is 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -25,6 +26,8 @@ pub struct Config {
     pub max_value: f64,
     /// Most points in one ingest request.
     pub max_batch: u32,
+    /// Most label sets one chart may hold: every read of a chart looks at its series.
+    pub max_series_per_chart: u32,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             bucket_seconds: DEFAULT_BUCKET_SECONDS,
             max_value: DEFAULT_MAX_VALUE,
             max_batch: DEFAULT_MAX_BATCH,
+            max_series_per_chart: DEFAULT_MAX_SERIES_PER_CHART,
         }
     }
 }
@@ -49,6 +53,13 @@ impl Config {
             bucket_seconds: int(&var, "BUCKET_SECONDS", d.bucket_seconds, 1, 86_400)?,
             max_value: float(&var, "MAX_VALUE", d.max_value)?,
             max_batch: int(&var, "MAX_BATCH", d.max_batch, 1, 10_000)?,
+            max_series_per_chart: int(
+                &var,
+                "MAX_SERIES_PER_CHART",
+                d.max_series_per_chart,
+                1,
+                100_000,
+            )?,
         })
     }
 
@@ -108,6 +119,7 @@ mod tests {
         assert_eq!(c.bucket_seconds, 60);
         assert_eq!(c.max_value, 1e9);
         assert_eq!(c.max_batch, 10_000);
+        assert_eq!(c.max_series_per_chart, 1000);
     }
 
     #[test]

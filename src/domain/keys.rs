@@ -129,6 +129,13 @@ impl ChartLimit {
         }
     }
 
+    /// The names this limit can allow as a range `[from, until)` in SQL's text order (UTF-8 bytes,
+    /// which is code point order), so a listing walks the chart index instead of every series.
+    pub fn name_range(&self) -> (String, Option<String>) {
+        let p = self.prefix();
+        (p.to_string(), after_prefix(p))
+    }
+
     fn describe(&self) -> String {
         match self {
             ChartLimit::Prefix(p) => format!("charts starting with {p:?}"),
@@ -145,6 +152,104 @@ impl ChartLimit {
                 ChartLimit::Prefix(p)
             }
         })
+    }
+}
+
+/// The smallest text greater than every text that starts with `prefix`; `None` when there is none
+/// (an empty prefix, or one made only of the highest code point).
+pub fn after_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(c) = next {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// What `POST /api/v1/keys` asks for, parsed from its JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRequest {
+    pub scope: Scope,
+    pub limit: Option<ChartLimit>,
+    pub name: String,
+}
+
+impl KeyRequest {
+    pub fn parse(body: &[u8]) -> Result<KeyRequest, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            scope: Option<String>,
+            charts: Option<String>,
+            chart: Option<String>,
+            name: Option<String>,
+        }
+        let raw: Raw = serde_json::from_slice(body).map_err(|e| {
+            let text = e.to_string();
+            if text.starts_with("unknown field") {
+                let field = text.split('`').nth(1).unwrap_or("?");
+                ApiError::new(
+                    Code::UnknownField,
+                    format!("unknown field {field:?}; a key has scope, charts or chart, and name"),
+                )
+            } else if e.is_data() {
+                ApiError::new(
+                    Code::InvalidBody,
+                    "scope, charts, chart and name are strings: scope is ingest, read or admin; charts a chart-name prefix such as \"shop.\"; chart one chart's name",
+                )
+            } else {
+                ApiError::new(Code::InvalidJson, "the body must be a JSON object")
+            }
+        })?;
+        let scope = Scope::parse(raw.scope.as_deref().ok_or_else(|| {
+            ApiError::new(
+                Code::MissingField,
+                "scope is missing: ingest, read or admin",
+            )
+        })?)?;
+        let text = |v: Option<String>| -> Result<Option<String>, ApiError> {
+            match v {
+                Some(p) if p.chars().count() > 128 => Err(ApiError::new(
+                    Code::InvalidCharts,
+                    "charts is a chart-name prefix such as \"shop.\" and chart one chart's name, at most 128 characters",
+                )),
+                Some(p) if !p.is_empty() => Ok(Some(p)),
+                _ => Ok(None),
+            }
+        };
+        let limit = match (text(raw.charts)?, text(raw.chart)?) {
+            (None, None) => None,
+            (Some(p), None) => Some(ChartLimit::Prefix(p)),
+            (None, Some(c)) => Some(ChartLimit::Exact(
+                ChartName::parse(&c)?.as_str().to_string(),
+            )),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::new(
+                    Code::InvalidCharts,
+                    "give charts (a prefix) or chart (one chart), not both",
+                ))
+            }
+        };
+        if limit.is_some() && scope == Scope::Admin {
+            return Err(ApiError::new(
+                Code::InvalidCharts,
+                "an admin key sees every chart; drop the chart limit or use the ingest or read scope",
+            ));
+        }
+        let name = raw.name.unwrap_or_default();
+        if name.chars().count() > 100 {
+            return Err(ApiError::new(
+                Code::InvalidName,
+                "name must be a string of at most 100 characters",
+            ));
+        }
+        Ok(KeyRequest { scope, limit, name })
     }
 }
 
@@ -166,10 +271,14 @@ pub enum Caller {
 /// What a request wants to do, for the access check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action<'a> {
+    /// Sending points at all, decided before the body is read; each chart is checked after.
+    IngestAny,
     Ingest(&'a ChartName),
     Read(&'a ChartName),
     ListCharts,
     ConfigureChart(&'a ChartName),
+    /// Making a chart readable by anyone, or private again.
+    PublishChart(&'a ChartName),
     DeleteChart(&'a ChartName),
     ManageKeys,
 }
@@ -188,9 +297,9 @@ impl Caller {
             Caller::Key { scope, limit, .. } => (*scope, limit.as_ref()),
         };
         let needed = match action {
-            Action::Ingest(_) | Action::ConfigureChart(_) => Scope::Ingest,
+            Action::IngestAny | Action::Ingest(_) | Action::ConfigureChart(_) => Scope::Ingest,
             Action::Read(_) | Action::ListCharts => Scope::Read,
-            Action::DeleteChart(_) | Action::ManageKeys => Scope::Admin,
+            Action::PublishChart(_) | Action::DeleteChart(_) | Action::ManageKeys => Scope::Admin,
         };
         if let Action::Read(_) = action {
             if public {
@@ -208,8 +317,9 @@ impl Caller {
             Action::Ingest(c)
             | Action::Read(c)
             | Action::ConfigureChart(c)
+            | Action::PublishChart(c)
             | Action::DeleteChart(c) => Some(c),
-            Action::ListCharts | Action::ManageKeys => None,
+            Action::IngestAny | Action::ListCharts | Action::ManageKeys => None,
         };
         if let (Some(chart), Some(limit)) = (chart, limit) {
             if !limit.allows(chart.as_str()) {
@@ -348,6 +458,80 @@ mod tests {
             .may(Action::ManageKeys, false)
             .is_ok());
         assert!(Caller::AdminToken.may(Action::ManageKeys, false).is_ok());
+    }
+
+    #[test]
+    fn an_ingest_key_may_configure_its_chart_but_not_publish_it() {
+        let k = key(Scope::Ingest, Some("shop."));
+        let c = chart("shop.rev");
+        assert!(k.may(Action::ConfigureChart(&c), false).is_ok());
+        let e = k.may(Action::PublishChart(&c), false).unwrap_err();
+        assert_eq!(e.status, 403);
+        assert!(e.message.contains("admin"));
+        assert!(key(Scope::Admin, None)
+            .may(Action::PublishChart(&c), false)
+            .is_ok());
+    }
+
+    #[test]
+    fn sending_points_at_all_needs_the_ingest_scope_before_any_chart_is_known() {
+        assert!(key(Scope::Ingest, Some("x."))
+            .may(Action::IngestAny, false)
+            .is_ok());
+        assert_eq!(
+            key(Scope::Read, None)
+                .may(Action::IngestAny, false)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            Caller::Anonymous
+                .may(Action::IngestAny, false)
+                .unwrap_err()
+                .status,
+            401
+        );
+    }
+
+    #[test]
+    fn the_range_after_a_prefix_holds_exactly_the_names_that_start_with_it() {
+        assert_eq!(after_prefix("shop."), Some("shop/".to_string()));
+        assert_eq!(after_prefix(""), None);
+        assert_eq!(after_prefix("a\u{10FFFF}"), Some("b".to_string()));
+        assert_eq!(after_prefix("\u{D7FF}"), Some("\u{E000}".to_string()));
+        let (from, until) = ChartLimit::Prefix("shop.".into()).name_range();
+        let until = until.unwrap();
+        for name in ["shop.", "shop.orders", "shop.\u{10FFFF}x", "shop.注册"] {
+            assert!(name >= from.as_str() && name < until.as_str(), "{name}");
+        }
+        for name in ["shop", "shop/", "shoq", "blog.users", "shop-x"] {
+            assert!(!(name >= from.as_str() && name < until.as_str()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_key_request_is_parsed_with_clear_errors() {
+        let k = KeyRequest::parse(br#"{"scope":"read","chart":"users","name":"readme"}"#).unwrap();
+        assert_eq!(k.scope, Scope::Read);
+        assert_eq!(k.limit, Some(ChartLimit::Exact("users".into())));
+        assert_eq!(k.name, "readme");
+        let p = KeyRequest::parse(br#"{"scope":"ingest","charts":"shop."}"#).unwrap();
+        assert_eq!(p.limit, Some(ChartLimit::Prefix("shop.".into())));
+        let code = |b: &[u8]| KeyRequest::parse(b).unwrap_err().code;
+        assert_eq!(code(br#"{"scope":"root"}"#), "invalid_scope");
+        assert_eq!(code(br#"{}"#), "missing_field");
+        assert_eq!(code(br#"{"scope":"admin","charts":"a"}"#), "invalid_charts");
+        assert_eq!(
+            code(br#"{"scope":"read","charts":"a","chart":"b"}"#),
+            "invalid_charts"
+        );
+        assert_eq!(code(br#"{"scope":"read","expires":1}"#), "unknown_field");
+        assert_eq!(code(br#"{"scope":"read","name":7}"#), "invalid_body");
+        assert_eq!(code(br#"[1]"#), "invalid_body");
+        assert_eq!(code(b"nope"), "invalid_json");
+        let long = format!(r#"{{"scope":"read","name":"{}"}}"#, "n".repeat(101));
+        assert_eq!(code(long.as_bytes()), "invalid_name");
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The domain of pushplot, free of the `worker` crate so that `cargo test` runs it natively.
 
 pub mod bucket;
+pub mod chart;
 pub mod config;
 pub mod error;
+pub mod image;
 pub mod ingest;
 pub mod keys;
 pub mod names;
 pub mod query;
+pub mod round;
 pub mod route;
 pub mod svg;
 pub mod time;

@@ -56,12 +56,14 @@ impl QueryParams {
         Ok(p)
     }
 
-    /// The step the answer uses, checked against the series' bucket size.
-    pub fn step_for(&self, bucket_seconds: u32) -> Result<i64, ApiError> {
-        let bucket = i64::from(bucket_seconds);
+    /// The step the answer uses, checked against the series' bucket size. A step longer than the
+    /// retention would only ever hold one point, so it is cut to the retention (in whole buckets).
+    pub fn step_for(&self, bucket_seconds: u32, retention_seconds: i64) -> Result<i64, ApiError> {
+        let bucket = i64::from(bucket_seconds.max(1));
+        let longest = (retention_seconds / bucket).max(1) * bucket;
         match self.step {
             None => Ok(bucket),
-            Some(s) if s % bucket == 0 => Ok(s),
+            Some(s) if s % bucket == 0 => Ok(s.min(longest)),
             Some(s) => Err(ApiError::new(
                 Code::InvalidStep,
                 format!("step {s} is not a multiple of this chart's bucket size of {bucket} s"),
@@ -73,6 +75,19 @@ impl QueryParams {
     pub fn bucket_range(&self, step: i64) -> (i64, i64) {
         let from = (self.from.floor() as i64).div_euclid(step) * step;
         (from, self.to.ceil() as i64)
+    }
+}
+
+/// `spark=N` on the chart list: how many of each series' newest buckets to send for a sparkline.
+pub fn parse_spark(raw: Option<&str>) -> Result<u32, ApiError> {
+    match raw {
+        None => Ok(0),
+        Some(n) => n.parse::<u32>().ok().filter(|n| *n <= 200).ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidSpark,
+                "spark must be a number of buckets from 0 to 200",
+            )
+        }),
     }
 }
 
@@ -132,6 +147,7 @@ mod tests {
     use super::*;
 
     const NOW: f64 = 1_700_000_000.0;
+    const WEEK: i64 = 7 * 86_400;
 
     fn parse(q: &[(&str, &str)]) -> Result<QueryParams, ApiError> {
         QueryParams::parse(q.iter().copied(), NOW)
@@ -143,15 +159,35 @@ mod tests {
         assert_eq!(p.from, NOW - 7.0 * 86_400.0);
         assert!(p.to > NOW);
         assert_eq!(p.agg, Agg::Avg);
-        assert_eq!(p.step_for(60).unwrap(), 60);
+        assert_eq!(p.step_for(60, WEEK).unwrap(), 60);
     }
 
     #[test]
     fn a_step_must_be_a_multiple_of_the_bucket_size() {
         let p = parse(&[("step", "1h")]).unwrap();
-        assert_eq!(p.step_for(60).unwrap(), 3600);
-        let e = parse(&[("step", "90")]).unwrap().step_for(60).unwrap_err();
+        assert_eq!(p.step_for(60, WEEK).unwrap(), 3600);
+        let e = parse(&[("step", "90")])
+            .unwrap()
+            .step_for(60, WEEK)
+            .unwrap_err();
         assert_eq!(e.code, "invalid_step");
+    }
+
+    #[test]
+    fn an_absurd_step_is_cut_to_the_retention_and_stays_a_whole_number_of_buckets() {
+        let p = parse(&[("step", "9223372036854775800")]).unwrap();
+        assert_eq!(p.step_for(60, WEEK).unwrap(), WEEK);
+        let p = parse(&[("step", "999999999w")]).unwrap();
+        assert_eq!(p.step_for(60, WEEK).unwrap(), WEEK);
+        assert_eq!(p.step_for(7 * 3600, WEEK).unwrap(), 24 * 7 * 3600);
+    }
+
+    #[test]
+    fn spark_counts_from_0_to_200() {
+        assert_eq!(parse_spark(None).unwrap(), 0);
+        assert_eq!(parse_spark(Some("48")).unwrap(), 48);
+        assert_eq!(parse_spark(Some("201")).unwrap_err().code, "invalid_spark");
+        assert_eq!(parse_spark(Some("-1")).unwrap_err().code, "invalid_spark");
     }
 
     #[test]

@@ -110,9 +110,12 @@ pub fn percent_decode(raw: &str) -> Result<String, ApiError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            // Both digits are checked by hand: from_str_radix would also take "+4" as 4.
+            let digit = |at: usize| -> Result<u8, ApiError> {
+                let d = *bytes.get(at).ok_or_else(bad)?;
+                (d as char).to_digit(16).map(|d| d as u8).ok_or_else(bad)
+            };
+            out.push(digit(i + 1)? * 16 + digit(i + 2)?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -169,6 +172,14 @@ mod tests {
             Route::parse("GET", "/api/v1/charts/%E6").unwrap_err().code,
             "invalid_path"
         );
+        for broken in ["%+4", "%-4", "% 4", "%4", "%"] {
+            assert_eq!(
+                percent_decode(broken).unwrap_err().code,
+                "invalid_path",
+                "{broken}"
+            );
+        }
+        assert_eq!(percent_decode("%2b%2F").unwrap(), "+/");
     }
 
     #[test]

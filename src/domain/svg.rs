@@ -154,6 +154,23 @@ pub fn line_chart(c: &LineChart) -> String {
                 (x, y)
             })
             .collect();
+        if !c.spark {
+            // A scale, so that a README reader can read values off the line: a few round values
+            // with faint lines, labelled at the left edge above their line.
+            let max_ticks = ((plot_h / 36.0) as usize).clamp(2, 5);
+            for v in ticks(lo, hi, max_ticks) {
+                let y = top + (1.0 - (v - lo) / (hi - lo)) * plot_h;
+                let _ = write!(
+                    s,
+                    r#"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="{}" stroke-width="1" stroke-dasharray="2 3"/><text data-tick="{v}" x="{left}" y="{:.1}" font-family="{FONT}" font-size="10" fill="{}">{}</text>"#,
+                    w - right,
+                    col.grid,
+                    y - 3.0,
+                    col.muted,
+                    escape(&format_value(v))
+                );
+            }
+        }
         let mut line = String::new();
         for (x, y) in &xy {
             let _ = write!(line, "{x:.1},{y:.1} ");
@@ -199,6 +216,36 @@ fn value_range(points: &[(i64, f64)]) -> (f64, f64) {
     }
     let pad = (hi - lo) * 0.08;
     (lo - pad, hi + pad)
+}
+
+/// Up to `max` round values (1, 2 or 5 times a power of ten apart) inside `[lo, hi]`.
+fn ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let span = hi - lo;
+    if !span.is_finite() || span <= 0.0 || max == 0 {
+        return Vec::new();
+    }
+    let magnitude = 10f64.powf((span / max as f64).log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| span / step <= max as f64)
+        .unwrap_or(10.0 * magnitude);
+    let mut out = Vec::with_capacity(max);
+    let mut i = (lo / step).ceil();
+    while out.len() < max {
+        let v = i * step;
+        if v > hi {
+            break;
+        }
+        // -0 and float dust such as 0.30000000000000004 read badly on a scale: round to the
+        // step's decimals, dividing by a power of ten (exact for the result) to get there.
+        let decimals = (-step.log10().floor()).max(0.0) as i32;
+        let scale = 10f64.powi(decimals);
+        let rounded = (v * scale).round() / scale;
+        out.push(if rounded == 0.0 { 0.0 } else { rounded });
+        i += 1.0;
+    }
+    out
 }
 
 /// A shields-style badge: the label on grey, the value on blue.
@@ -349,6 +396,41 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(pts.split(' ').count(), 50);
+    }
+
+    fn tick_values(svg: &str) -> Vec<f64> {
+        svg.split("data-tick=\"")
+            .skip(1)
+            .map(|t| t.split('"').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_chart_has_a_scale_of_round_values_within_its_data() {
+        let points: Vec<(i64, f64)> = (0..=100).map(|i| (i * 30, 1000.0 + i as f64)).collect();
+        let svg = chart(&points, false);
+        let ticks = tick_values(&svg);
+        assert!((2..=5).contains(&ticks.len()), "{ticks:?}");
+        assert!(ticks.iter().all(|t| (992.0..=1108.0).contains(t)), "{ticks:?}");
+        assert!(ticks.iter().all(|t| t % 10.0 == 0.0), "{ticks:?}");
+        assert_eq!(ticks, [1000.0, 1050.0, 1100.0]);
+        assert!(svg.contains(">1050<"), "the labels are formatted values");
+    }
+
+    #[test]
+    fn ticks_are_round_and_never_float_dust() {
+        assert_eq!(ticks(0.0, 1.0, 4), [0.0, 0.5, 1.0]);
+        assert_eq!(ticks(-0.15, 0.35, 5), [-0.1, 0.0, 0.1, 0.2, 0.3]);
+        assert_eq!(ticks(3.0, 3.0, 4), Vec::<f64>::new());
+        assert!(ticks(0.0, f64::INFINITY, 4).is_empty());
+        let t = ticks(1e-9, 7e-9, 3);
+        assert!(t.len() <= 3 && !t.is_empty());
+    }
+
+    #[test]
+    fn a_sparkline_has_no_scale() {
+        let svg = chart(&[(0, 1.0), (60, 9.0)], true);
+        assert!(tick_values(&svg).is_empty());
     }
 
     #[test]

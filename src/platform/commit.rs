@@ -7,14 +7,12 @@
 use crate::domain::config::Config;
 use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
+use crate::domain::round::{self, MAX_PARAM_BYTES};
 use crate::platform::db::{Cost, Db};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-/// A round carries at most this many points (the writer's own batch first), which keeps the one
-/// JSON parameter well below D1's 2 MB limit for a value.
-const MAX_POINTS_PER_ROUND: usize = 10_000;
 const POLL: Duration = Duration::from_millis(2);
 /// Under concurrency (the previous round carried other requests) a writer waits this long before
 /// taking the queue, so that more requests share its transaction, as databases delay commits.
@@ -38,11 +36,18 @@ pub struct Written {
 
 type Outcome = Result<Written, ApiError>;
 
+/// One request's write: its batch as SQL parameters, each at most MAX_PARAM_BYTES.
+struct Member {
+    ticket: u64,
+    params: Vec<String>,
+    bytes: usize,
+}
+
 thread_local! {
     /// When the round in flight started (ms), if one is.
     static WRITING_SINCE: Cell<Option<f64>> = const { Cell::new(None) };
     static NEXT_TICKET: Cell<u64> = const { Cell::new(0) };
-    static QUEUE: RefCell<VecDeque<(u64, Batch)>> = const { RefCell::new(VecDeque::new()) };
+    static QUEUE: RefCell<VecDeque<Member>> = const { RefCell::new(VecDeque::new()) };
     static DONE: RefCell<HashMap<u64, Outcome>> = RefCell::new(HashMap::new());
     static LAST_ROUND: Cell<usize> = const { Cell::new(1) };
 }
@@ -60,14 +65,23 @@ fn unconfirmed() -> ApiError {
 }
 
 /// Writes `batch`, alone or together with batches of concurrent requests.
-pub async fn write(db: &Db, batch: Batch, cfg: &Config, now: f64) -> Outcome {
+pub async fn write(db: &Db, batch: &Batch, cfg: &Config, now: f64) -> Outcome {
+    // Serialized here, by the request itself, so that the writer of a round only joins texts.
+    let params = sql_params(batch);
     let ticket = NEXT_TICKET.with(|n| {
         let t = n.get();
         n.set(t.wrapping_add(1));
         t
     });
     let arrived = now_ms();
-    QUEUE.with(|q| q.borrow_mut().push_back((ticket, batch)));
+    let bytes = params.iter().map(String::len).sum();
+    QUEUE.with(|q| {
+        q.borrow_mut().push_back(Member {
+            ticket,
+            params,
+            bytes,
+        })
+    });
     loop {
         if let Some(outcome) = DONE.with(|d| d.borrow_mut().remove(&ticket)) {
             return outcome;
@@ -84,14 +98,42 @@ pub async fn write(db: &Db, batch: Batch, cfg: &Config, now: f64) -> Outcome {
             return lead(db, ticket, cfg, now).await;
         }
         if t - arrived > MAX_WAIT_MS {
-            QUEUE.with(|q| q.borrow_mut().retain(|(id, _)| *id != ticket));
+            QUEUE.with(|q| q.borrow_mut().retain(|m| m.ticket != ticket));
             return Err(unconfirmed());
         }
         worker::Delay::from(POLL).await;
     }
 }
 
+/// Takes this request's write and the waiting ones that fit (`round::take`) off the queue.
+fn take_round(ticket: u64) -> Vec<Member> {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let Some(pos) = q.iter().position(|m| m.ticket == ticket) else {
+            return Vec::new();
+        };
+        let Some(own) = q.remove(pos) else {
+            return Vec::new();
+        };
+        let sizes: Vec<usize> = q.iter().map(|m| m.bytes).collect();
+        let joins = round::take(own.bytes, &sizes);
+        let mut taken = vec![own];
+        let mut rest = VecDeque::with_capacity(q.len());
+        for (m, join) in q.drain(..).zip(joins) {
+            if join {
+                taken.push(m);
+            } else {
+                rest.push_back(m);
+            }
+        }
+        *q = rest;
+        taken
+    })
+}
+
 /// Writes one round: this request's batch first, then waiting ones in arrival order while they fit.
+/// If a shared round fails, each member is written alone, so that one bad batch (a chart over its
+/// series limit, say) fails only its own request.
 async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
     let mut guard = Round {
         own: ticket,
@@ -102,54 +144,67 @@ async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
     if LAST_ROUND.with(Cell::get) > 1 {
         worker::Delay::from(GATHER).await;
     }
-    let round = QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        let Some(pos) = q.iter().position(|(t, _)| *t == ticket) else {
-            return Vec::new();
-        };
-        let mut taken: Vec<(u64, Batch)> = q.remove(pos).into_iter().collect();
-        let mut points = taken.iter().map(|(_, b)| b.len).sum::<usize>();
-        let mut rest = VecDeque::new();
-        while let Some((t, b)) = q.pop_front() {
-            if points + b.len <= MAX_POINTS_PER_ROUND {
-                points += b.len;
-                taken.push((t, b));
-            } else {
-                rest.push_back((t, b));
-            }
-        }
-        *q = rest;
-        taken
-    });
-    if round.is_empty() {
+    let members = take_round(ticket);
+    if members.is_empty() {
         // Our batch was dropped by a waiting deadline in a past life of this ticket; nothing to do.
         return Err(unconfirmed());
     }
     guard.taken = true;
-    guard.riders = round.iter().skip(1).map(|(t, _)| *t).collect();
-    LAST_ROUND.with(|l| l.set(round.len()));
-    let combined = Batch::combine(round.iter().map(|(_, b)| b));
+    guard.riders = members.iter().skip(1).map(|m| m.ticket).collect();
+    LAST_ROUND.with(|l| l.set(members.len()));
+    let requests = members.len();
+    let packed = round::pack(
+        members
+            .iter()
+            .flat_map(|m| m.params.iter().map(String::as_str)),
+        MAX_PARAM_BYTES,
+    );
     let before = db.cost();
-    let result = db.ingest(&combined, cfg, now).await;
+    let together = db.ingest(&as_strs(&packed), cfg, now).await;
     let cost = db.cost().since(before);
-    let requests = round.len();
-    DONE.with(|d| {
-        let mut d = d.borrow_mut();
-        for t in &guard.riders {
-            let shared = result.clone().map(|_| Written {
+    let mut outcomes: Vec<Outcome> = match together {
+        Ok(()) => vec![
+            Ok(Written {
                 cost,
                 requests,
                 led: false,
             });
-            d.insert(*t, shared);
+            requests
+        ],
+        Err(_) if requests > 1 => {
+            let mut alone = Vec::with_capacity(requests);
+            for m in &members {
+                let before = db.cost();
+                let result = db.ingest(&as_strs(&m.params), cfg, now).await;
+                let cost = db.cost().since(before);
+                alone.push(result.map(|()| Written {
+                    cost,
+                    requests: 1,
+                    led: false,
+                }));
+            }
+            alone
+        }
+        Err(e) => vec![Err(e)],
+    };
+    let own = outcomes.remove(0);
+    DONE.with(|d| {
+        let mut d = d.borrow_mut();
+        for (t, outcome) in guard.riders.iter().zip(outcomes) {
+            d.insert(*t, outcome);
         }
     });
     guard.finished = true;
-    result.map(|_| Written {
-        cost,
-        requests,
-        led: true,
-    })
+    own.map(|w| Written { led: true, ..w })
+}
+
+// TODO(lead): Batch::to_sql_params(MAX_PARAM_BYTES) once the typed parser lands in ingest.rs.
+fn sql_params(batch: &Batch) -> Vec<String> {
+    vec![batch.to_sql_json()]
+}
+
+fn as_strs(params: &[String]) -> Vec<&str> {
+    params.iter().map(String::as_str).collect()
 }
 
 /// Ends a round, also when its future is dropped half-way: before the queue was taken, this
@@ -166,7 +221,7 @@ impl Drop for Round {
     fn drop(&mut self) {
         if !self.taken {
             let own = self.own;
-            QUEUE.with(|q| q.borrow_mut().retain(|(t, _)| *t != own));
+            QUEUE.with(|q| q.borrow_mut().retain(|m| m.ticket != own));
         } else if !self.finished {
             DONE.with(|d| {
                 let mut d = d.borrow_mut();

@@ -2,10 +2,11 @@
 //! (rows read and written, as Cloudflare bills them) summed per request.
 
 use crate::domain::bucket::Bucket;
+use crate::domain::chart::{too_many_series, SERIES_SHOWN};
 use crate::domain::config::Config;
 use crate::domain::error::ApiError;
-use crate::domain::ingest::Batch;
 use crate::domain::keys::{ChartLimit, Scope};
+use crate::domain::names::Labels;
 use serde::Deserialize;
 use std::cell::Cell;
 use wasm_bindgen::JsValue;
@@ -49,6 +50,9 @@ fn num(n: impl Into<f64>) -> JsValue {
 fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
 }
+
+/// What the `series_added` trigger (migrations/0002) raises when a chart would hold too many series.
+const TOO_MANY_SERIES: &str = "pushplot:too_many_series";
 
 /// Logs the D1 error for the operator and answers the client with the opaque internal error.
 fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
@@ -101,7 +105,6 @@ pub struct SeriesRow {
     pub id: f64,
     pub chart: String,
     pub labels: String,
-    pub n_buckets: i64,
     pub bucket_seconds: u32,
     pub public: i64,
 }
@@ -203,36 +206,94 @@ impl Db {
             .unwrap_or(0)
     }
 
-    /// Writes a parsed batch in one transaction and one round trip: make sure every series exists
-    /// (carrying the current MAX_POINTS), then fold the points into their buckets. Counting and
-    /// trimming happen in schema.sql's `bucket_added` trigger. Every statement reads only the rows
-    /// the request touches, so the cost does not grow with what a chart already holds.
-    pub async fn ingest(&self, batch: &Batch, cfg: &Config, now: f64) -> Result<()> {
-        let points = text(&batch.to_sql_json());
-        let ensure_series = "INSERT INTO series (chart, labels, n_buckets, cap, created_at)
-            SELECT j.value ->> 'c', j.value ->> 'l', 0, ?2, ?3 FROM json_each(?1) AS j WHERE true
-            ON CONFLICT (chart, labels) DO UPDATE SET cap = excluded.cap WHERE cap <> excluded.cap";
-        self.batch(vec![
-            self.stmt(
+    /// Writes batches, given as their SQL parameters (`Batch::to_sql_json`), in one transaction
+    /// and one round trip: per parameter, make sure every series exists (carrying the current
+    /// MAX_POINTS and MAX_SERIES_PER_CHART), then fold the points into their buckets. Counting and
+    /// trimming happen in the `bucket_added` trigger, the series limit in `series_added`. Every
+    /// statement reads only the rows the request touches, so the cost does not grow with what a
+    /// chart already holds.
+    pub async fn ingest(&self, params: &[&str], cfg: &Config, now: f64) -> Result<()> {
+        let ensure_series = "INSERT INTO series (chart, labels, n_buckets, cap, max_series, created_at)
+            SELECT j.value ->> 'c', j.value ->> 'l', 0, ?2, ?3, ?4 FROM json_each(?1) AS j WHERE true
+            ON CONFLICT (chart, labels) DO UPDATE SET cap = excluded.cap, max_series = excluded.max_series
+            WHERE cap <> excluded.cap OR max_series <> excluded.max_series";
+        let mut stmts = Vec::with_capacity(params.len() * 2);
+        for p in params {
+            let points = text(p);
+            stmts.push(self.stmt(
                 ensure_series,
-                &[points.clone(), num(cfg.max_points), num(now.floor())],
-            )?,
-            self.stmt(UPSERT_BUCKETS, &[points, num(cfg.bucket_seconds)])?,
-        ])
-        .await?;
-        Ok(())
+                &[
+                    points.clone(),
+                    num(cfg.max_points),
+                    num(cfg.max_series_per_chart),
+                    num(now.floor()),
+                ],
+            )?);
+            stmts.push(self.stmt(UPSERT_BUCKETS, &[points, num(cfg.bucket_seconds)])?);
+        }
+        let started = worker::js_sys::Date::now();
+        match self.d1.batch(stmts).await {
+            Ok(results) => {
+                self.record(started, &results);
+                Ok(())
+            }
+            // The `series_added` trigger refuses a series past the limit, and the whole
+            // transaction with it: nothing of the batch is stored.
+            Err(e) if e.to_string().contains(TOO_MANY_SERIES) => {
+                self.record(started, &[]);
+                Err(too_many_series(None, cfg.max_series_per_chart))
+            }
+            Err(e) => {
+                self.record(started, &[]);
+                Err(internal("ingest")(e))
+            }
+        }
     }
 
-    /// Every series of a chart, with the settings that apply to it.
-    pub async fn series_of(&self, chart: &str, cfg: &Config) -> Result<Vec<SeriesRow>> {
+    /// The series of a chart that a read has to choose from: the one with `labels` (or none) and
+    /// the first `SERIES_SHOWN + 1` by labels, with the chart's settings. Reads at most about
+    /// SERIES_SHOWN + 3 rows, however many series the chart has.
+    pub async fn series_for(
+        &self,
+        chart: &str,
+        labels: Option<&Labels>,
+        cfg: &Config,
+    ) -> Result<Vec<SeriesRow>> {
+        let wanted = labels.map_or_else(|| "{}".to_string(), Labels::canonical);
+        let cols = "s.id, s.chart, s.labels,
+            COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public
+            FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart";
         self.all(
-            "SELECT s.id, s.chart, s.labels, s.n_buckets,
-                    COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public
-             FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
-             WHERE s.chart = ?1 ORDER BY s.labels",
-            &[text(chart), num(cfg.bucket_seconds)],
+            &format!(
+                "SELECT * FROM (SELECT {cols} WHERE s.chart = ?1 AND s.labels = ?3)
+                 UNION ALL
+                 SELECT * FROM (SELECT {cols} WHERE s.chart = ?1 ORDER BY s.labels LIMIT ?4)"
+            ),
+            &[
+                text(chart),
+                num(cfg.bucket_seconds),
+                text(&wanted),
+                num(SERIES_SHOWN as u32 + 1),
+            ],
         )
         .await
+    }
+
+    /// The bucket size a chart's stored buckets have, if it holds any.
+    pub async fn stored_bucket_seconds(&self, chart: &str, cfg: &Config) -> Result<Option<u32>> {
+        #[derive(Deserialize)]
+        struct Row {
+            bucket_seconds: u32,
+        }
+        let mut rows: Vec<Row> = self
+            .all(
+                "SELECT COALESCE(c.bucket_seconds, ?2) AS bucket_seconds
+                 FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
+                 WHERE s.chart = ?1 AND s.n_buckets > 0 LIMIT 1",
+                &[text(chart), num(cfg.bucket_seconds)],
+            )
+            .await?;
+        Ok(rows.pop().map(|r| r.bucket_seconds))
     }
 
     pub async fn chart_settings(&self, chart: &str) -> Result<Option<ChartSettings>> {
@@ -300,36 +361,57 @@ impl Db {
         Ok(buckets)
     }
 
-    /// Every series, optionally only charts starting with `prefix` or only public ones, with first
-    /// and newest bucket and the averages of its newest `spark` buckets. Reads about `spark + 3`
-    /// index rows per listed series, whatever a series holds.
+    /// Every series a caller may list, with first and newest bucket and the averages of its newest
+    /// `spark` buckets. A key's chart limit becomes a range on the (chart, labels) index, and a
+    /// listing of public charts starts from the few charts with settings, so neither reads series
+    /// it does not list. Reads about `spark + 3` index rows per listed series, whatever a series
+    /// holds.
     pub async fn list(
         &self,
-        prefix: Option<&str>,
+        limit: Option<&ChartLimit>,
         public_only: bool,
         cfg: &Config,
         spark: u32,
     ) -> Result<Vec<ListRow>> {
-        let prefix = prefix.unwrap_or("");
+        let (from, until) = limit.map(ChartLimit::name_range).unwrap_or_default();
+        let columns = "s.chart, s.labels, s.n_buckets,
+                COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public,
+                (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id) AS first_ts,
+                (SELECT json_array(b.ts, b.last, b.last_ts) FROM buckets AS b
+                   WHERE b.series_id = s.id ORDER BY b.ts DESC LIMIT 1) AS newest,
+                CASE WHEN ?3 > 0 THEN
+                  (SELECT json_group_array(json_array(r.ts, r.sum / r.count)) FROM
+                     (SELECT b.ts, b.sum, b.count FROM buckets AS b WHERE b.series_id = s.id
+                      ORDER BY b.ts DESC LIMIT ?3) AS r)
+                END AS spark";
+        // A bound in SQL text rather than `?4 IS NULL OR ...`, which would keep SQLite from
+        // stopping at the end of the range.
+        let until_clause = if until.is_some() {
+            "AND s.chart < ?4"
+        } else {
+            "AND ?4 IS NULL"
+        };
+        let sql = if public_only {
+            format!(
+                // CROSS JOIN keeps charts, the few with settings, as the outer loop.
+                "SELECT {columns} FROM charts AS c CROSS JOIN series AS s ON s.chart = c.name
+                 WHERE c.public = 1 AND s.chart >= ?1 {until_clause}
+                 ORDER BY s.chart, s.labels"
+            )
+        } else {
+            format!(
+                "SELECT {columns} FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
+                 WHERE s.chart >= ?1 {until_clause}
+                 ORDER BY s.chart, s.labels"
+            )
+        };
         self.all(
-            "SELECT s.chart, s.labels, s.n_buckets,
-                    COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public,
-                    (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id) AS first_ts,
-                    (SELECT json_array(b.ts, b.last, b.last_ts) FROM buckets AS b
-                       WHERE b.series_id = s.id ORDER BY b.ts DESC LIMIT 1) AS newest,
-                    CASE WHEN ?3 > 0 THEN
-                      (SELECT json_group_array(json_array(r.ts, r.sum / r.count)) FROM
-                         (SELECT b.ts, b.sum, b.count FROM buckets AS b WHERE b.series_id = s.id
-                          ORDER BY b.ts DESC LIMIT ?3) AS r)
-                    END AS spark
-             FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
-             WHERE substr(s.chart, 1, length(?1)) = ?1 AND (?4 = 0 OR c.public = 1)
-             ORDER BY s.chart, s.labels",
+            &sql,
             &[
-                text(prefix),
+                text(&from),
                 num(cfg.bucket_seconds),
                 num(spark),
-                num(u8::from(public_only)),
+                until.as_deref().map(text).unwrap_or(JsValue::NULL),
             ],
         )
         .await
@@ -470,6 +552,7 @@ impl Db {
                     &format!("DELETE FROM buckets WHERE (series_id, ts) IN ({victims})"),
                     &args,
                 )?,
+                // Walks the partial index `series_empty` (migrations/0002), not every series.
                 self.stmt("DELETE FROM series WHERE n_buckets <= 0", &[])?,
             ])
             .await?;

@@ -1,0 +1,98 @@
+//! How a group-commit round is made: which waiting writes it takes, by the bytes of their SQL
+//! parameters, and how those JSON arrays are packed into values D1 accepts.
+
+/// D1 refuses a string value over 2,000,000 bytes; a parameter stays at half of that, so that
+/// nothing we do not count (D1's own framing, a miscount) can push it over.
+pub const MAX_PARAM_BYTES: usize = 1_000_000;
+/// The most parameter bytes one round carries: two full parameters, four statements.
+pub const MAX_ROUND_BYTES: usize = 2 * MAX_PARAM_BYTES;
+
+/// Which of the waiting writes (their sizes in bytes, in arrival order) join the leader's write of
+/// `own` bytes: every one that still fits, in order. The leader's own write always goes.
+pub fn take(own: usize, waiting: &[usize]) -> Vec<bool> {
+    let mut total = own;
+    waiting
+        .iter()
+        .map(|&size| {
+            let fits = total + size <= MAX_ROUND_BYTES;
+            if fits {
+                total += size;
+            }
+            fits
+        })
+        .collect()
+}
+
+/// Packs JSON arrays (`[...]`) into as few arrays as fit `cap` bytes each, keeping their elements
+/// in order. An array that alone is larger than `cap` stays one value of its own (the caller
+/// splits batches to the cap first, so that only happens for a single oversized element).
+pub fn pack<'a>(arrays: impl IntoIterator<Item = &'a str>, cap: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for array in arrays {
+        let inner = array
+            .trim()
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or("")
+            .trim();
+        if inner.is_empty() {
+            continue;
+        }
+        if !current.is_empty() && current.len() + inner.len() + 2 > cap {
+            current.push(']');
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(if current.is_empty() { '[' } else { ',' });
+        current.push_str(inner);
+    }
+    if !current.is_empty() {
+        current.push(']');
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_takes_waiting_writes_in_order_while_their_bytes_fit() {
+        let mb = MAX_PARAM_BYTES;
+        assert_eq!(take(mb, &[mb / 2, mb, mb / 2]), [true, false, true]);
+        assert_eq!(take(10, &[]), Vec::<bool>::new());
+        assert_eq!(
+            take(3 * mb, &[1]),
+            [false],
+            "an oversized leader rides alone"
+        );
+    }
+
+    #[test]
+    fn packing_joins_arrays_into_values_under_the_cap_and_keeps_every_element() {
+        let a = r#"[{"c":"a"}]"#;
+        let b = r#"[{"c":"b"},{"c":"c"}]"#;
+        assert_eq!(pack([a, b], 1000), [r#"[{"c":"a"},{"c":"b"},{"c":"c"}]"#]);
+        let small = pack([a, b, a], 25);
+        assert_eq!(
+            small,
+            [
+                r#"[{"c":"a"}]"#,
+                r#"[{"c":"b"},{"c":"c"}]"#,
+                r#"[{"c":"a"}]"#
+            ]
+        );
+        for p in &small {
+            assert!(serde_json::from_str::<serde_json::Value>(p)
+                .unwrap()
+                .is_array());
+        }
+    }
+
+    #[test]
+    fn empty_arrays_add_nothing() {
+        assert!(pack(["[]", " [ ] "], 100).is_empty());
+        assert_eq!(pack(["[]", "[1]"], 100), ["[1]"]);
+    }
+}

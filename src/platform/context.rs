@@ -1,0 +1,79 @@
+//! The one value every handler gets: the request, its parsed query, configuration, the database and
+//! the time the request is judged at, plus reading the body with its size cap.
+
+use crate::domain::config::{Config, MAX_BODY_BYTES};
+use crate::domain::error::{ApiError, Code};
+use crate::domain::ingest::too_large_body;
+use crate::platform::db::Db;
+use futures_util::StreamExt;
+use worker::{Env, Request};
+
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+pub struct Ctx {
+    pub req: Request,
+    pub env: Env,
+    pub db: Db,
+    pub cfg: Config,
+    /// Unix seconds, read once per request so that every decision in it agrees.
+    pub now: f64,
+    /// The query string, decoded once.
+    query: Vec<(String, String)>,
+}
+
+impl Ctx {
+    pub fn new(req: Request, env: Env, db: Db, cfg: Config, now: f64) -> Ctx {
+        let query = req
+            .url()
+            .map(|u| u.query_pairs().into_owned().collect())
+            .unwrap_or_default();
+        Ctx {
+            req,
+            env,
+            db,
+            cfg,
+            now,
+            query,
+        }
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    /// Reads the body as it arrives and stops at MAX_BODY_BYTES, so that a chunked upload without
+    /// a Content-Length cannot fill memory first. Call it only once access is decided.
+    pub async fn body(&mut self) -> Result<Vec<u8>> {
+        let declared = self
+            .header("Content-Length")
+            .and_then(|l| l.trim().parse::<usize>().ok());
+        if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
+            return Err(too_large_body());
+        }
+        if self.req.inner().body().is_none() {
+            return Ok(Vec::new());
+        }
+        let unreadable = |_| ApiError::new(Code::InvalidBody, "the body could not be read");
+        let mut stream = self.req.stream().map_err(unreadable)?;
+        let mut body = Vec::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(unreadable)?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large_body());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}

@@ -1,0 +1,33 @@
+//! `POST /api/v1/ingest`: access first, then the body (capped as it streams), then the points,
+//! written through group commit.
+
+use crate::domain::chart::check_series_per_chart;
+use crate::domain::ingest::Batch;
+use crate::domain::keys::Action;
+use crate::platform::context::{Ctx, Result};
+use crate::platform::{auth, commit, http};
+use worker::Response;
+
+pub async fn ingest(ctx: &mut Ctx) -> Result<Response> {
+    let caller = auth::caller(ctx).await?;
+    // Refused before a byte of the body is read.
+    caller.may(Action::IngestAny, false)?;
+    // curl -d sends a form content type; the body is read as JSON whatever the header says.
+    let body = ctx.body().await?;
+    let batch = Batch::parse(&body, &ctx.cfg, ctx.now)?;
+    drop(body);
+    for s in &batch.series {
+        caller.may(Action::Ingest(&s.chart), false)?;
+    }
+    check_series_per_chart(
+        batch.series.iter().map(|s| &s.chart),
+        ctx.cfg.max_series_per_chart,
+    )?;
+    let accepted = batch.len;
+    let written = commit::write(&ctx.db, &batch, &ctx.cfg, ctx.now).await?;
+    ctx.db.share(written.cost, written.requests, written.led);
+    Ok(http::raw_json(
+        200,
+        format!(r#"{{"ok":true,"accepted":{accepted}}}"#),
+    ))
+}

@@ -1,0 +1,7 @@
+//! One module per feature of the API; each handler takes the request's `Ctx` and answers.
+
+pub mod charts;
+pub mod embed;
+pub mod images;
+pub mod ingest;
+pub mod keys;

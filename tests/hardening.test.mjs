@@ -1,0 +1,237 @@
+// The access and abuse holes an outside review found (issue 7): each test here failed before its fix.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, ADMIN, nowSecs } from "./helpers.mjs";
+
+let c;
+before(async () => {
+  c = await startWorker();
+  await c.ingest([{ chart: "users", value: 1 }, { chart: "shop.orders", value: 2 }]);
+});
+after(() => c.dispose());
+
+test("a refusal does not tell through Server-Timing whether a private chart exists", async () => {
+  const shopKey = await c.newKey("read", { charts: "shop." });
+  for (const [path, key] of [
+    ["/api/v1/charts/users", null],
+    ["/api/v1/charts/nope", null],
+    ["/img/users.svg", null],
+    ["/img/nope.svg", null],
+    ["/badge/users.svg", null],
+    ["/api/v1/charts/users", shopKey],
+    ["/api/v1/charts/nope", shopKey],
+  ]) {
+    const r = await c.get(path, key);
+    assert.ok([401, 403].includes(r.status), `${path}: ${r.status}`);
+    assert.equal(r.headers.get("Server-Timing"), null, `${path} says nothing about D1`);
+  }
+  const a = await c.get("/api/v1/charts/users", null);
+  const b = await c.get("/api/v1/charts/nope", null);
+  assert.deepEqual([a.status, a.body], [b.status, b.body], "the same answer for a chart that exists and one that does not");
+});
+
+test("an allowed read still reports its D1 cost", async () => {
+  const r = await c.get("/api/v1/charts/users");
+  assert.equal(r.status, 200);
+  assert.ok(r.cost && r.cost.read > 0, "Server-Timing carries rows read");
+});
+
+test("a key without the ingest scope is refused before its body is read", async () => {
+  const read = await c.newKey("read");
+  // Before the fix the body was read and parsed first: these were 400 invalid_json and 413.
+  const junk = await c.ingest("this is not json", read);
+  assert.equal(junk.status, 403);
+  assert.match(junk.body.error.message, /ingest scope/);
+  const big = await c.ingest(`{"chart":"a","value":1}${" ".repeat(2 * 1024 * 1024)}`, read);
+  assert.equal(big.status, 403);
+  assert.equal((await c.ingest("this is not json", null)).status, 401);
+});
+
+test("a chunked body without a length stops being read at 1 MiB and is refused with 413", async () => {
+  let pulled = 0;
+  const endless = new ReadableStream({
+    pull(ctl) {
+      if (pulled >= 64 * 1024 * 1024) return ctl.close();
+      pulled += 65536;
+      ctl.enqueue(new Uint8Array(65536).fill(32));
+    },
+  });
+  const r = await c.fetch("/api/v1/ingest", { method: "POST", headers: { "X-API-Key": ADMIN }, body: endless, duplex: "half" });
+  assert.equal(r.status, 413);
+  assert.equal(r.body.error.code, "payload_too_large");
+  assert.ok(pulled < 8 * 1024 * 1024, `the Worker read ${pulled} bytes before refusing`);
+});
+
+test("an ingest or admin key in a URL is refused on read routes; a read key works there", async () => {
+  const ingest = await c.newKey("ingest");
+  const admin = await c.newKey("admin");
+  const read = await c.newKey("read");
+  for (const key of [ingest, admin]) {
+    for (const path of ["/api/v1/charts/users", "/api/v1/charts", "/img/users.svg", "/badge/users.svg"]) {
+      const r = await c.get(`${path}?key=${key}`, null);
+      assert.equal(r.status, 403, path);
+      assert.equal(r.headers.get("Server-Timing"), null);
+    }
+    const r = await c.get(`/api/v1/charts/users?key=${key}`, null);
+    assert.equal(r.body.error.code, "url_key_not_read");
+    assert.match(r.body.error.message, /read key/);
+  }
+  assert.equal((await c.get(`/api/v1/charts/users?key=${read}`, null)).status, 200);
+  assert.equal((await c.get(`/img/users.svg?key=${read}`, null)).status, 200);
+  assert.equal((await c.get("/api/v1/charts/users", admin)).status, 200, "in a header an admin key reads");
+});
+
+test("a huge range or step on an image or a query is clamped, not an overflow", async () => {
+  const read = await c.newKey("read");
+  const img = await c.get(`/img/users.svg?key=${read}&range=9223372036854775807`, null);
+  assert.equal(img.status, 200);
+  assert.match(img.body, /data-points="1"/);
+  const q = await c.get("/api/v1/charts/users?step=9223372036854775800");
+  assert.equal(q.status, 200);
+  assert.equal(q.body.step, 168 * 3600, "the step is cut to the retention");
+});
+
+test("chart names that no URL can address are refused, and a trailing slash is not part of a name", async () => {
+  for (const chart of [".", "..", "a/../b", "a/./b", "/lead", "trail/", "a//b"]) {
+    const r = await c.ingest({ chart, value: 1 });
+    assert.equal(r.status, 400, chart);
+    assert.equal(r.body.error.code, "invalid_chart", chart);
+  }
+  await c.ingest({ chart: "dir/name.with.dots", value: 3 });
+  assert.equal((await c.get("/api/v1/charts/dir/name.with.dots")).status, 200);
+  const slash = await c.get("/api/v1/charts/users/");
+  assert.equal(slash.status, 200);
+  assert.equal(slash.body.chart, "users");
+});
+
+test("a %-escape needs two hex digits: %+4 is a broken path, not a character", async () => {
+  for (const path of ["/api/v1/charts/a%+4", "/api/v1/charts/a%-4", "/api/v1/charts/a%4"]) {
+    const r = await c.get(path);
+    assert.equal(r.status, 400, path);
+    assert.equal(r.body.error.code, "invalid_path", path);
+  }
+  assert.equal((await c.get("/api/v1/charts/shop%2eorders")).status, 200);
+});
+
+test("one request may not give a chart more label sets than MAX_SERIES_PER_CHART", async () => {
+  const w = await startWorker();
+  try {
+    const points = Array.from({ length: 1001 }, (_, i) => ({ chart: "cardinality", value: 1, labels: { id: `u${i}` } }));
+    const r = await w.ingest(points);
+    assert.equal(r.status, 422);
+    assert.equal(r.body.error.code, "too_many_series");
+    assert.match(r.body.error.message, /1000/);
+    assert.match(r.body.error.message, /MAX_SERIES_PER_CHART/);
+    assert.equal((await w.get("/api/v1/charts/cardinality")).status, 404, "nothing was stored");
+    assert.equal((await w.ingest(points.slice(0, 1000))).status, 200, "1,000 label sets are fine");
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("series added over several requests stop at the limit, and the chart's existing series still take points", async () => {
+  const w = await startWorker({ vars: { MAX_SERIES_PER_CHART: "3" } });
+  try {
+    for (const host of ["a", "b", "c"]) {
+      assert.equal((await w.ingest({ chart: "hosts", value: 1, labels: { host } })).status, 200);
+    }
+    const over = await w.ingest([{ chart: "other", value: 1 }, { chart: "hosts", value: 1, labels: { host: "d" } }]);
+    assert.equal(over.status, 422);
+    assert.equal(over.body.error.code, "too_many_series");
+    assert.equal((await w.get("/api/v1/charts/other")).status, 404, "the whole batch was refused");
+    assert.equal((await w.ingest({ chart: "hosts", value: 2, labels: { host: "a" } })).status, 200);
+    const listed = (await w.get("/api/v1/charts")).body.charts.filter((s) => s.chart === "hosts");
+    assert.equal(listed.length, 3);
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("a batch that fails in a shared group-commit round fails alone; the requests it shared with are stored", async () => {
+  const w = await startWorker({ vars: { MAX_SERIES_PER_CHART: "2" } });
+  try {
+    await w.ingest([{ chart: "full", value: 1, labels: { k: "1" } }, { chart: "full", value: 1, labels: { k: "2" } }]);
+    const good = Array.from({ length: 24 }, (_, i) => w.ingest({ chart: `fine.${i}`, value: i }));
+    const bad = w.ingest({ chart: "full", value: 1, labels: { k: "3" } });
+    const answers = await Promise.all([...good.slice(0, 12), bad, ...good.slice(12)]);
+    const badAnswer = answers[12];
+    assert.equal(badAnswer.status, 422);
+    const fine = answers.filter((_, i) => i !== 12);
+    assert.deepEqual(fine.map((a) => a.status), fine.map(() => 200));
+    const listed = (await w.get("/api/v1/charts")).body.charts.filter((s) => s.chart.startsWith("fine."));
+    assert.equal(listed.length, 24, "every good request's point is stored");
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("a key's chart list reads the charts it may see, not every series", async () => {
+  const w = await startWorker();
+  try {
+    const blog = Array.from({ length: 300 }, (_, i) => ({ chart: `blog.post${String(i).padStart(3, "0")}`, value: i }));
+    await w.ingest([...blog, { chart: "shop.a", value: 1 }, { chart: "shop.b", value: 2 }]);
+    const shop = await w.newKey("read", { charts: "shop." });
+    const r = await w.get("/api/v1/charts", shop);
+    assert.deepEqual(r.body.charts.map((s) => s.chart), ["shop.a", "shop.b"]);
+    assert.ok(r.cost.read < 20, `rows read ${r.cost.read} for 2 of 302 series`);
+    const publicList = await w.get("/api/v1/charts", null);
+    assert.deepEqual(publicList.body.charts, []);
+    assert.ok(publicList.cost.read < 5, `rows read ${publicList.cost.read} to list no public chart`);
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("a chart query reads the series it needs, not all of a chart's label sets", async () => {
+  const w = await startWorker();
+  try {
+    const pts = Array.from({ length: 500 }, (_, i) => ({ chart: "wide", value: i, labels: { id: `s${String(i).padStart(3, "0")}` } }));
+    await w.ingest(pts);
+    const r = await w.get("/api/v1/charts/wide?labels=id:s250");
+    assert.equal(r.status, 200);
+    assert.ok(r.cost.read < 40, `rows read ${r.cost.read} with 500 label sets`);
+    const ask = await w.get("/api/v1/charts/wide");
+    assert.equal(ask.body.error.code, "labels_required");
+    assert.match(ask.body.error.message, /and more$/);
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("retention deletes at most 20,000 buckets a run, within 50 queries, and the next run continues", async () => {
+  const w = await startWorker({ vars: { MAX_POINTS: "100000" } });
+  try {
+    const old = nowSecs() - 200 * 3600;
+    await w.db.batch([
+      w.db.prepare("INSERT INTO series (id, chart, labels, n_buckets, cap, created_at) VALUES (1, 'old', '{}', 0, 100000, 0)"),
+      w.db.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 24999)
+         INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
+         SELECT 1, ${old} - i * 10, 1, 1, 1, 1, 1, ${old} - i * 10 FROM n`,
+      ),
+    ]);
+    const count = async () => (await w.db.prepare("SELECT COUNT(*) AS n FROM buckets WHERE series_id = 1").first()).n;
+    await w.scheduled();
+    assert.equal(await count(), 5000, "one run stops after 20,000");
+    await w.scheduled();
+    assert.equal(await count(), 0);
+    const series = await w.db.prepare("SELECT COUNT(*) AS n FROM series WHERE chart = 'old'").first();
+    assert.equal(series.n, 0, "the empty series is dropped");
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("retention judges age by the event's scheduled time, not the wall clock", async () => {
+  const w = await startWorker();
+  try {
+    await w.ingest({ chart: "fresh", value: 1 });
+    const worker = await w.mf.getWorker();
+    await worker.scheduled({ cron: "17 * * * *", scheduledTime: new Date(Date.now() + 3600_000) });
+    assert.equal((await w.get("/api/v1/charts/fresh")).status, 200, "an hour later the point is kept");
+    await worker.scheduled({ cron: "17 * * * *", scheduledTime: new Date(Date.now() + 8 * 86400_000) });
+    assert.equal((await w.get("/api/v1/charts/fresh")).status, 404, "eight days later it is gone");
+  } finally {
+    await w.dispose();
+  }
+});
