@@ -1,0 +1,144 @@
+//! Every SQL statement of pushplot, with bound parameters only, and the D1 cost of each call
+//! (rows read and written, as Cloudflare bills them) summed per request. One submodule per
+//! feature; the calls and the cost accounting they share live here.
+
+/// How a partial bucket folds into the stored one: the same rule as `domain::bucket::Bucket::merge`.
+macro_rules! merge_into_existing {
+    () => {
+        "ON CONFLICT (series_id, ts) DO UPDATE SET
+           count = count + excluded.count,
+           sum = sum + excluded.sum,
+           min = MIN(min, excluded.min),
+           max = MAX(max, excluded.max),
+           last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+           last_ts = MAX(last_ts, excluded.last_ts)"
+    };
+}
+
+mod charts;
+mod ingest;
+mod keys;
+mod retention;
+
+use crate::domain::error::ApiError;
+use serde::Deserialize;
+use std::cell::Cell;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+/// What the D1 calls of one request cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cost {
+    pub ms: f64,
+    pub rows_read: usize,
+    pub rows_written: usize,
+    pub calls: u32,
+    /// How many requests shared these calls (group commit); 1 when not shared.
+    pub shared_by: usize,
+}
+
+impl Cost {
+    /// What was spent after `before` was taken.
+    pub fn since(self, before: Cost) -> Cost {
+        Cost {
+            ms: self.ms - before.ms,
+            rows_read: self.rows_read - before.rows_read,
+            rows_written: self.rows_written - before.rows_written,
+            calls: self.calls - before.calls,
+            shared_by: self.shared_by,
+        }
+    }
+}
+
+pub struct Db {
+    d1: D1Database,
+    cost: Cell<Cost>,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn num(n: impl Into<f64>) -> JsValue {
+    JsValue::from_f64(n.into())
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+/// What the `series_added` trigger (migrations/0002) raises when a chart would hold too many series.
+pub(super) const TOO_MANY_SERIES: &str = "pushplot:too_many_series";
+
+/// Logs the D1 error for the operator and answers the client with the opaque internal error.
+fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
+    move |e| {
+        worker::console_error!("d1 {context}: {e}");
+        ApiError::internal()
+    }
+}
+
+impl Db {
+    pub fn new(d1: D1Database) -> Self {
+        Db {
+            d1,
+            cost: Cell::new(Cost::default()),
+        }
+    }
+
+    pub fn cost(&self) -> Cost {
+        self.cost.get()
+    }
+
+    /// Reports a write that another request's calls made on this request's behalf.
+    pub fn share(&self, round: Cost, requests: usize, counted_here: bool) {
+        let mut c = self.cost.get();
+        if !counted_here {
+            c.ms += round.ms;
+            c.rows_read += round.rows_read;
+            c.rows_written += round.rows_written;
+            c.calls += round.calls;
+        }
+        c.shared_by = requests;
+        self.cost.set(c);
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+        self.d1.prepare(sql).bind(args).map_err(internal("bind"))
+    }
+
+    fn record(&self, started: f64, results: &[D1Result]) {
+        let mut c = self.cost.get();
+        c.ms += worker::js_sys::Date::now() - started;
+        c.calls += 1;
+        for r in results {
+            if let Ok(Some(meta)) = r.meta() {
+                c.rows_read += meta.rows_read.unwrap_or(0);
+                c.rows_written += meta.rows_written.unwrap_or(0);
+            }
+        }
+        self.cost.set(c);
+    }
+
+    async fn all<T: for<'a> Deserialize<'a>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
+        let stmt = self.stmt(sql, args)?;
+        let started = worker::js_sys::Date::now();
+        let result = stmt.all().await.map_err(internal("query"))?;
+        let rows = result.results::<T>().map_err(internal("decode"));
+        self.record(started, std::slice::from_ref(&result));
+        rows
+    }
+
+    /// Runs statements as one transaction in one round trip.
+    async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        let started = worker::js_sys::Date::now();
+        let results = self.d1.batch(stmts).await.map_err(internal("batch"))?;
+        self.record(started, &results);
+        Ok(results)
+    }
+
+    fn changes(result: Option<&D1Result>) -> usize {
+        result
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0)
+    }
+}
