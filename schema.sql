@@ -1,11 +1,11 @@
 -- pushplot's schema as all of migrations/ leave it, to read in one place. It is not applied by any
--- script: the migrations are (wrangler d1 migrations apply), and tests/migrations.test.mjs proves
--- that they give exactly this.
+-- script (the migrations are: wrangler d1 migrations apply), and tests/migrations.test.mjs proves
+-- that they give exactly this. No IF NOT EXISTS: running it on an existing database is an error.
 
 -- One row per series: a chart with one label set. n_buckets counts the buckets the series holds
 -- now, so trimming never has to count them; cap is MAX_POINTS and max_series MAX_SERIES_PER_CHART
 -- as of the latest ingest.
-CREATE TABLE IF NOT EXISTS series (
+CREATE TABLE series (
   id INTEGER PRIMARY KEY,
   chart TEXT NOT NULL,
   labels TEXT NOT NULL DEFAULT '{}',
@@ -17,25 +17,43 @@ CREATE TABLE IF NOT EXISTS series (
 );
 
 -- Retention's cleanup finds empty series here; non-empty ones never enter this index.
-CREATE INDEX IF NOT EXISTS series_empty ON series (n_buckets) WHERE n_buckets <= 0;
+CREATE INDEX series_empty ON series (n_buckets) WHERE n_buckets <= 0;
+
+-- How many series each chart holds, kept by the two triggers below, so that the limit check of a
+-- new series reads one row.
+CREATE TABLE chart_series (
+  chart TEXT PRIMARY KEY,
+  n INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- A new series past its chart's limit aborts the whole ingest transaction (nothing is stored).
-CREATE TRIGGER IF NOT EXISTS series_added AFTER INSERT ON series
-WHEN (SELECT COUNT(*) FROM series WHERE chart = NEW.chart) > NEW.max_series
+CREATE TRIGGER series_added AFTER INSERT ON series
 BEGIN
-  SELECT RAISE(ABORT, 'pushplot:too_many_series');
+  INSERT OR IGNORE INTO chart_series (chart, n) VALUES (NEW.chart, 0);
+  UPDATE chart_series SET n = n + 1 WHERE chart = NEW.chart;
+  SELECT RAISE(ABORT, 'pushplot:too_many_series')
+    FROM chart_series WHERE chart = NEW.chart AND n > NEW.max_series;
+END;
+
+CREATE TRIGGER series_removed AFTER DELETE ON series
+BEGIN
+  UPDATE chart_series SET n = n - 1 WHERE chart = OLD.chart;
+  DELETE FROM chart_series WHERE chart = OLD.chart AND n <= 0;
 END;
 
 -- Settings of charts that differ from the defaults; most charts have no row here.
-CREATE TABLE IF NOT EXISTS charts (
+CREATE TABLE charts (
   name TEXT PRIMARY KEY,
   bucket_seconds INTEGER,
   public INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- The listing without a key starts from public charts only.
+CREATE INDEX charts_public ON charts (name) WHERE public = 1;
+
 -- The points, as buckets. WITHOUT ROWID: the primary key is the table, so an upsert writes one row.
-CREATE TABLE IF NOT EXISTS buckets (
+CREATE TABLE buckets (
   series_id INTEGER NOT NULL,
   ts INTEGER NOT NULL,
   count INTEGER NOT NULL,
@@ -49,7 +67,7 @@ CREATE TABLE IF NOT EXISTS buckets (
 
 -- API keys: only a hash of the secret is kept. prefix limits the charts a key reaches; with exact = 1
 -- it must be the whole chart name.
-CREATE TABLE IF NOT EXISTS api_keys (
+CREATE TABLE api_keys (
   id TEXT PRIMARY KEY,
   hash TEXT NOT NULL,
   scope TEXT NOT NULL,
@@ -62,7 +80,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 -- Trimming, exact and O(1): each new bucket bumps its series' counter, and a series over its cap
 -- loses its oldest buckets (read along the primary key, only as many as it is over) in the same
 -- statement. Merging into an existing bucket is an UPDATE and fires nothing.
-CREATE TRIGGER IF NOT EXISTS bucket_added AFTER INSERT ON buckets
+CREATE TRIGGER bucket_added AFTER INSERT ON buckets
 BEGIN
   UPDATE series SET n_buckets = n_buckets + 1 WHERE id = NEW.series_id;
   DELETE FROM buckets WHERE series_id = NEW.series_id AND ts IN (

@@ -26,9 +26,12 @@ if (q.get("title") === "1") {
 let plot = null;
 let bucket = null;
 
+// The key travels on as ?key=, as it came: the Worker takes only read keys from a URL, so an
+// embed made with an ingest or admin key fails instead of handing that key to every viewer.
 function url(params) {
   const p = new URLSearchParams(params);
   if (labels) p.set("labels", JSON.stringify(labels));
+  if (key) p.set("key", key);
   return `/api/v1/charts/${encodeURIComponent(chart)}?${p}`;
 }
 
@@ -38,6 +41,8 @@ function fail(e) {
     text = key
       ? "This embed's key was not accepted (401): it is wrong or has been revoked. Make a new read key for this chart in the dashboard."
       : "This chart is not public: add ?key=<read key> to the embed URL.";
+  else if (e instanceof ApiError && e.code === "url_key_not_read")
+    text = "This embed's key is not a read key. Embed URLs are public: make a read key for this chart in the dashboard.";
   else if (e instanceof ApiError && e.code === "chart_not_found") text = `There is no chart named “${chart}”.`;
   $("msg").textContent = text;
   $("msg").hidden = false;
@@ -47,9 +52,9 @@ function fail(e) {
 async function load() {
   try {
     // The bucket size decides the steps allowed; a tiny first query learns it.
-    if (bucket == null) bucket = (await api(url({ from: Math.floor(Date.now() / 1000) - 1, agg }), key)).bucket_seconds;
+    if (bucket == null) bucket = (await api(url({ from: Math.floor(Date.now() / 1000) - 1, agg }))).bucket_seconds;
     const step = pickStep(durationSeconds(range), $("box").clientWidth - 50 || 500, bucket);
-    const resp = await api(url({ from: range, agg, step }), key);
+    const resp = await api(url({ from: range, agg, step }));
     $("msg").hidden = true;
     $("box").hidden = false;
     plot ||= makePlot($("canvas"));

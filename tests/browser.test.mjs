@@ -428,6 +428,18 @@ test("the embed renders inside an iframe of a page from another origin", T, asyn
   await clean(pub);
 });
 
+test("an embed made with the admin token or an admin key shows no data: URLs take read keys only", T, async () => {
+  const admin = await newKey("admin");
+  for (const key of [admin, token]) {
+    const page = await open({ viewport: { width: 600, height: 300 } });
+    await page.goto(`${base}/embed/users?key=${encodeURIComponent(key)}&range=24h`);
+    await page.waitForSelector("#msg:not([hidden])");
+    assert.match(await page.textContent("#msg"), /not a read key|not accepted/);
+    assert.equal(await page.evaluate(() => Boolean(window.__pushplot)), false, "no chart was drawn");
+    await page.close();
+  }
+});
+
 /** A Content-Security-Policy as a map of directive -> value, so that order does not matter. */
 const directives = (csp) => new Map((csp || "").split(";").map((d) => d.trim()).filter(Boolean).map((d) => [d.split(/\s+/)[0], d.split(/\s+/).slice(1).join(" ")]));
 const STATIC_CSP =

@@ -113,13 +113,20 @@ export function wrangler(args) {
       env,
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
+      // A wrangler that hangs fails the test instead of hanging npm test.
+      timeout: 120_000,
     });
   } catch (e) {
     throw new Error(`wrangler ${args.join(" ")} failed:\n${e.stdout ?? ""}${e.stderr ?? ""}`);
   }
 }
 
-export async function startWorker({ vars = {}, adminToken = ADMIN } = {}) {
+/**
+ * The built Worker in Miniflare with a fresh local D1 made from migrations/. With `listen`, it also
+ * serves HTTP on a free loopback port (`await client.mf.ready` is its URL), for tests that need a
+ * real connection rather than dispatchFetch.
+ */
+export async function startWorker({ vars = {}, adminToken = ADMIN, listen = false } = {}) {
   const bindings = { ...vars };
   if (adminToken) bindings.ADMIN_TOKEN = adminToken;
   const mf = new Miniflare({
@@ -132,6 +139,7 @@ export async function startWorker({ vars = {}, adminToken = ADMIN } = {}) {
     cf: false,
     assets: { directory: path.join(root, "public"), binding: "ASSETS", routerConfig: { has_user_worker: true } },
     bindings,
+    ...(listen ? { host: "127.0.0.1", port: 0 } : {}),
   });
   const db = await mf.getD1Database("DB");
   await applyMigrations(db);

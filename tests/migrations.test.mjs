@@ -222,6 +222,8 @@ test("a database with data at the first migration keeps all of it when wrangler 
           }
         }
       }
+      const counted = (await db.prepare("SELECT chart, n FROM chart_series ORDER BY chart").all()).results;
+      assert.deepEqual(counted, [{ chart: "cpu", n: 1 }, { chart: "users", n: 1 }], "0002 counts the series each chart already holds");
       assert.deepEqual(await describeSchema(db), await schemaFromSchemaSql(), driftHint);
     } finally {
       await mf.dispose();
@@ -233,12 +235,11 @@ test("a database with data at the first migration keeps all of it when wrangler 
 });
 
 test("a local database made by the old schema.sql adopts migrations without an error", async () => {
-  // Before migrations, npm start ran `wrangler d1 execute DB --local --file=schema.sql`; that
-  // schema.sql is the first migration's statements.
-  const [first] = migrationFiles();
+  // Before migrations, npm start ran `wrangler d1 execute DB --local --file=schema.sql`; the
+  // fixture is that schema.sql as it was then, frozen, so that drift between it and 0001 shows.
   const state = mkdtempSync(path.join(tmpdir(), "pushplot-adopt-"));
   try {
-    wrangler(["d1", "execute", "DB", "--local", "--persist-to", state, `--file=${path.join("migrations", first)}`]);
+    wrangler(["d1", "execute", "DB", "--local", "--persist-to", state, `--file=${path.join("tests", "fixtures", "schema-before-migrations.sql")}`]);
     wrangler(["d1", "execute", "DB", "--local", "--persist-to", state, "--command",
       "INSERT INTO series (id, chart, labels, cap, created_at) VALUES (1, 'users', '{}', 1000, 1763800000)"]);
     wranglerMigrate(state);

@@ -1,7 +1,7 @@
 //! A chart as the API addresses it: which of its series a read means, and the settings a caller may
 //! change (bucket size, public), parsed from a request body.
 
-use crate::domain::error::{ApiError, Code};
+use crate::domain::error::{unknown_field, ApiError, Code};
 use crate::domain::names::{ChartName, Labels};
 use serde::Deserialize;
 
@@ -21,9 +21,7 @@ impl SettingsChange {
             public: Option<serde_json::Value>,
         }
         let raw: Raw = serde_json::from_slice(body).map_err(|e| {
-            let text = e.to_string();
-            if text.starts_with("unknown field") {
-                let field = text.split('`').nth(1).unwrap_or("?");
+            if let Some(field) = unknown_field(&e) {
                 ApiError::new(
                     Code::UnknownField,
                     format!("unknown setting {field:?}; a chart has bucket_seconds and public"),
@@ -55,6 +53,29 @@ impl SettingsChange {
             bucket_seconds,
             public,
         })
+    }
+}
+
+/// What changing a chart's bucket size to `new` means, given the size its stored buckets have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketChange {
+    /// No stored bucket has another size: only the setting changes.
+    SettingOnly,
+    /// Stored buckets are merged into the coarser size, in one transaction.
+    Merge,
+}
+
+pub fn bucket_change(stored: Option<u32>, new: u32) -> Result<BucketChange, ApiError> {
+    match stored {
+        None => Ok(BucketChange::SettingOnly),
+        Some(old) if old == new => Ok(BucketChange::SettingOnly),
+        Some(old) if new.is_multiple_of(old) => Ok(BucketChange::Merge),
+        Some(old) => Err(ApiError::new(
+            Code::BucketChangeNotPossible,
+            format!(
+                "this chart holds {old} s buckets; it can move to a multiple of {old} s (its buckets are merged), or to any size once deleted"
+            ),
+        )),
     }
 }
 
@@ -209,6 +230,16 @@ mod tests {
         let e = check_series_per_chart([&a, &b, &a, &a], 2).unwrap_err();
         assert_eq!((e.status, e.code), (422, Code::TooManySeries));
         assert!(e.message.contains("\"a\"") && e.message.contains("MAX_SERIES_PER_CHART"));
+    }
+
+    #[test]
+    fn a_chart_with_data_moves_only_to_a_multiple_of_its_bucket_size() {
+        assert_eq!(bucket_change(None, 90).unwrap(), BucketChange::SettingOnly);
+        assert_eq!(bucket_change(Some(60), 60).unwrap(), BucketChange::SettingOnly);
+        assert_eq!(bucket_change(Some(60), 3600).unwrap(), BucketChange::Merge);
+        let e = bucket_change(Some(60), 90).unwrap_err();
+        assert_eq!((e.status, e.code), (409, Code::BucketChangeNotPossible));
+        assert!(bucket_change(Some(3600), 60).is_err(), "finer buckets cannot be unmerged");
     }
 
     #[test]

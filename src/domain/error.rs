@@ -141,9 +141,13 @@ impl ApiError {
         )
     }
 
-    /// Whether the caller was refused: such an answer must not tell what D1 holds or cost.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self.status, 401 | 403)
+    /// A write whose outcome is unknown: D1 failed after the request was sent, so the
+    /// transaction may or may not have committed. Never "nothing was stored" then.
+    pub fn write_unconfirmed() -> Self {
+        Self::new(
+            Code::WriteUnconfirmed,
+            "the write did not confirm; the points may or may not have been stored",
+        )
     }
 
     pub fn to_json(&self) -> String {
@@ -168,6 +172,14 @@ impl ApiError {
         })
         .unwrap_or_else(|_| r#"{"error":{"code":"internal_error","message":"error"}}"#.to_string())
     }
+}
+
+/// The field a strict (`deny_unknown_fields`) serde parse refused, if that is why it failed, so
+/// that every request body names a misspelt field the same way.
+pub fn unknown_field(e: &serde_json::Error) -> Option<String> {
+    let text = e.to_string();
+    let rest = text.strip_prefix("unknown field `")?;
+    rest.split('`').next().map(str::to_string)
 }
 
 impl std::fmt::Display for ApiError {
@@ -211,6 +223,20 @@ mod tests {
             }
         }
         assert_eq!(Code::BatchTooLarge.status(), 413);
+    }
+
+    #[test]
+    fn a_misspelt_field_is_named_from_serdes_error() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            scope: Option<String>,
+        }
+        let e = serde_json::from_str::<Strict>(r#"{"scop":"read"}"#).unwrap_err();
+        assert_eq!(unknown_field(&e).as_deref(), Some("scop"));
+        let e = serde_json::from_str::<Strict>("nope").unwrap_err();
+        assert_eq!(unknown_field(&e), None);
     }
 
     #[test]

@@ -52,14 +52,17 @@ impl ImageRequest {
                 _ => {}
             }
         }
-        let range = parse_duration(&range_text)
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidRange,
-                    "range must be a duration such as 1h, 24h or 7d",
-                )
-            })?
-            .min(retention_seconds.max(1));
+        let asked = parse_duration(&range_text).ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidRange,
+                "range must be a duration such as 1h, 24h or 7d",
+            )
+        })?;
+        let range = asked.min(retention_seconds.max(1));
+        if range < asked {
+            // The caption says what is drawn, not what was asked.
+            range_text = format!("{}h", range / 3600);
+        }
         Ok(ImageRequest {
             badge,
             labels,
@@ -72,6 +75,18 @@ impl ImageRequest {
             range_text,
             title,
         })
+    }
+
+    /// The step an image draws `read` buckets of `bucket_seconds` at: every bucket while there are
+    /// no more than pixels, else rolled up by the smallest factor that fits the width.
+    pub fn step(&self, read: usize, bucket_seconds: u32) -> i64 {
+        let factor = read.div_ceil(self.width.max(1) as usize).max(1) as i64;
+        i64::from(bucket_seconds.max(1)) * factor
+    }
+
+    /// The most buckets an image reads: eight a pixel.
+    pub fn most_buckets(&self) -> usize {
+        self.width as usize * 8
     }
 
     /// The bucket range to read for a chart image ending at `now`: whole buckets, oldest first.
@@ -135,12 +150,22 @@ mod tests {
     fn an_absurd_range_is_clamped_to_the_retention_and_cannot_overflow() {
         let i = image(&[("range", "9223372036854775807")]).unwrap();
         assert_eq!(i.range, WEEK);
+        assert_eq!(i.range_text, "168h", "the caption says what is drawn");
         let (from, to) = i.bucket_range(1_700_000_000.0, 60);
         assert!(from < to && to - from <= WEEK + 60);
         assert_eq!(
             image(&[("range", "forever")]).unwrap_err().code,
             "invalid_range"
         );
+    }
+
+    #[test]
+    fn an_image_draws_every_bucket_while_they_fit_its_width_then_rolls_them_up() {
+        let i = image(&[("width", "100")]).unwrap();
+        assert_eq!(i.step(100, 60), 60);
+        assert_eq!(i.step(101, 60), 120);
+        assert_eq!(i.step(0, 60), 60);
+        assert_eq!(i.most_buckets(), 800);
     }
 
     #[test]

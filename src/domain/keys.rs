@@ -1,7 +1,7 @@
 //! API keys: their format, hashing and constant-time comparison, scopes, chart prefixes, and the one
 //! access check every route goes through.
 
-use crate::domain::error::{ApiError, Code};
+use crate::domain::error::{unknown_field, ApiError, Code};
 use crate::domain::names::ChartName;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -129,11 +129,17 @@ impl ChartLimit {
         }
     }
 
-    /// The names this limit can allow as a range `[from, until)` in SQL's text order (UTF-8 bytes,
-    /// which is code point order), so a listing walks the chart index instead of every series.
-    pub fn name_range(&self) -> (String, Option<String>) {
-        let p = self.prefix();
-        (p.to_string(), after_prefix(p))
+    /// The names this limit allows, as a listing asks SQL for them: one name, or a range
+    /// `[from, until)` in SQL's text order (UTF-8 bytes, which is code point order), so that a
+    /// listing walks the chart index instead of every series.
+    pub fn names(&self) -> Names {
+        match self {
+            ChartLimit::Exact(c) => Names::Exact(c.clone()),
+            ChartLimit::Prefix(p) => Names::Range {
+                from: p.clone(),
+                until: after_prefix(p),
+            },
+        }
     }
 
     fn describe(&self) -> String {
@@ -153,6 +159,17 @@ impl ChartLimit {
             }
         })
     }
+}
+
+/// Chart names as a listing selects them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Names {
+    Exact(String),
+    /// `until: None`: no upper bound.
+    Range {
+        from: String,
+        until: Option<String>,
+    },
 }
 
 /// The smallest text greater than every text that starts with `prefix`; `None` when there is none
@@ -191,9 +208,7 @@ impl KeyRequest {
             name: Option<String>,
         }
         let raw: Raw = serde_json::from_slice(body).map_err(|e| {
-            let text = e.to_string();
-            if text.starts_with("unknown field") {
-                let field = text.split('`').nth(1).unwrap_or("?");
+            if let Some(field) = unknown_field(&e) {
                 ApiError::new(
                     Code::UnknownField,
                     format!("unknown field {field:?}; a key has scope, charts or chart, and name"),
@@ -500,7 +515,9 @@ mod tests {
         assert_eq!(after_prefix(""), None);
         assert_eq!(after_prefix("a\u{10FFFF}"), Some("b".to_string()));
         assert_eq!(after_prefix("\u{D7FF}"), Some("\u{E000}".to_string()));
-        let (from, until) = ChartLimit::Prefix("shop.".into()).name_range();
+        let Names::Range { from, until } = ChartLimit::Prefix("shop.".into()).names() else {
+            panic!("a prefix is a range");
+        };
         let until = until.unwrap();
         for name in ["shop.", "shop.orders", "shop.\u{10FFFF}x", "shop.注册"] {
             assert!(name >= from.as_str() && name < until.as_str(), "{name}");
@@ -508,6 +525,14 @@ mod tests {
         for name in ["shop", "shop/", "shoq", "blog.users", "shop-x"] {
             assert!(!(name >= from.as_str() && name < until.as_str()), "{name}");
         }
+    }
+
+    #[test]
+    fn a_key_for_one_chart_lists_exactly_that_name() {
+        assert_eq!(
+            ChartLimit::Exact("users".into()).names(),
+            Names::Exact("users".into())
+        );
     }
 
     #[test]

@@ -6,17 +6,24 @@
 pub const MAX_PARAM_BYTES: usize = 1_000_000;
 /// The most parameter bytes one round carries: two full parameters, four statements.
 pub const MAX_ROUND_BYTES: usize = 2 * MAX_PARAM_BYTES;
+/// The most requests one round carries. A round refused by the series limit is written again in
+/// halves to find the request at fault: with 10 members that is at most 19 D1 calls (38 queries),
+/// inside the free plan's 50 per invocation even if every member is at fault.
+pub const MAX_MEMBERS: usize = 10;
 
 /// Which of the waiting writes (their sizes in bytes, in arrival order) join the leader's write of
-/// `own` bytes: every one that still fits, in order. The leader's own write always goes.
+/// `own` bytes: every one that still fits, in order, up to MAX_MEMBERS in all. The leader's own
+/// write always goes.
 pub fn take(own: usize, waiting: &[usize]) -> Vec<bool> {
     let mut total = own;
+    let mut members = 1;
     waiting
         .iter()
         .map(|&size| {
-            let fits = total + size <= MAX_ROUND_BYTES;
+            let fits = members < MAX_MEMBERS && total + size <= MAX_ROUND_BYTES;
             if fits {
                 total += size;
+                members += 1;
             }
             fits
         })

@@ -6,7 +6,7 @@ use crate::domain::keys::{
     hash_secret, key_id, presented_key, secrets_match, Action, Caller, ChartLimit, Scope,
 };
 use crate::domain::names::ChartName;
-use crate::platform::context::{Ctx, Result};
+use crate::platform::context::{env_text, Ctx, Result};
 use crate::platform::db::Db;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,12 +26,6 @@ struct CachedKey {
 
 thread_local! {
     static KEY_CACHE: RefCell<HashMap<String, CachedKey>> = RefCell::new(HashMap::new());
-}
-
-/// Reads a `[vars]` entry or secret as text, whether wrangler.toml wrote it as a string or a number.
-pub fn env_text(env: &Env, name: &str) -> Option<String> {
-    let v = worker::js_sys::Reflect::get(env, &name.into()).ok()?;
-    v.as_string().or_else(|| v.as_f64().map(|n| n.to_string()))
 }
 
 fn admin_token(env: &Env) -> Option<String> {

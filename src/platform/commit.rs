@@ -44,8 +44,11 @@ struct Member {
 }
 
 thread_local! {
-    /// When the round in flight started (ms), if one is.
-    static WRITING_SINCE: Cell<Option<f64>> = const { Cell::new(None) };
+    /// The round in flight, if one is: its leader's ticket and when it started (ms). Only that
+    /// leader clears it, so a leader taken over as stale cannot end its successor's round.
+    static WRITING: Cell<Option<(u64, f64)>> = const { Cell::new(None) };
+    /// Tickets whose request stopped waiting: an outcome for them is dropped, not kept forever.
+    static ABANDONED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     static NEXT_TICKET: Cell<u64> = const { Cell::new(0) };
     static QUEUE: RefCell<VecDeque<Member>> = const { RefCell::new(VecDeque::new()) };
     static DONE: RefCell<HashMap<u64, Outcome>> = RefCell::new(HashMap::new());
@@ -58,10 +61,7 @@ fn now_ms() -> f64 {
 
 /// Neither confirmed nor denied: the transaction may or may not have committed.
 fn unconfirmed() -> ApiError {
-    ApiError::new(
-        Code::WriteUnconfirmed,
-        "the write did not confirm; the points may or may not have been stored",
-    )
+    ApiError::write_unconfirmed()
 }
 
 /// Writes `batch`, alone or together with batches of concurrent requests.
@@ -87,10 +87,10 @@ pub async fn write(db: &Db, batch: &Batch, cfg: &Config, now: f64) -> Outcome {
             return outcome;
         }
         let t = now_ms();
-        let free = WRITING_SINCE.with(|w| match w.get() {
-            Some(since) if t - since < STALE_ROUND_MS => false,
+        let free = WRITING.with(|w| match w.get() {
+            Some((_, since)) if t - since < STALE_ROUND_MS => false,
             _ => {
-                w.set(Some(t));
+                w.set(Some((ticket, t)));
                 true
             }
         });
@@ -98,7 +98,16 @@ pub async fn write(db: &Db, batch: &Batch, cfg: &Config, now: f64) -> Outcome {
             return lead(db, ticket, cfg, now).await;
         }
         if t - arrived > MAX_WAIT_MS {
-            QUEUE.with(|q| q.borrow_mut().retain(|m| m.ticket != ticket));
+            let queued = QUEUE.with(|q| {
+                let mut q = q.borrow_mut();
+                let before = q.len();
+                q.retain(|m| m.ticket != ticket);
+                q.len() < before
+            });
+            if !queued {
+                // A round has our batch; whatever it learns is for nobody now.
+                ABANDONED.with(|a| a.borrow_mut().push(ticket));
+            }
             return Err(unconfirmed());
         }
         worker::Delay::from(POLL).await;
@@ -132,8 +141,6 @@ fn take_round(ticket: u64) -> Vec<Member> {
 }
 
 /// Writes one round: this request's batch first, then waiting ones in arrival order while they fit.
-/// If a shared round fails, each member is written alone, so that one bad batch (a chart over its
-/// series limit, say) fails only its own request.
 async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
     let mut guard = Round {
         own: ticket,
@@ -152,50 +159,76 @@ async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
     guard.taken = true;
     guard.riders = members.iter().skip(1).map(|m| m.ticket).collect();
     LAST_ROUND.with(|l| l.set(members.len()));
-    let requests = members.len();
-    let packed = round::pack(
-        members
-            .iter()
-            .flat_map(|m| m.params.iter().map(String::as_str)),
-        MAX_PARAM_BYTES,
-    );
-    let before = db.cost();
-    let together = db.ingest(&as_strs(&packed), cfg, now).await;
-    let cost = db.cost().since(before);
-    let mut outcomes: Vec<Outcome> = match together {
-        Ok(()) => vec![
-            Ok(Written {
-                cost,
-                requests,
-                led: false,
-            });
-            requests
-        ],
-        Err(_) if requests > 1 => {
-            let mut alone = Vec::with_capacity(requests);
-            for m in &members {
-                let before = db.cost();
-                let result = db.ingest(&as_strs(&m.params), cfg, now).await;
-                let cost = db.cost().since(before);
-                alone.push(result.map(|()| Written {
-                    cost,
-                    requests: 1,
-                    led: false,
-                }));
-            }
-            alone
-        }
-        Err(e) => vec![Err(e)],
-    };
+    let mut outcomes = write_together(db, &members, cfg, now).await;
     let own = outcomes.remove(0);
-    DONE.with(|d| {
-        let mut d = d.borrow_mut();
-        for (t, outcome) in guard.riders.iter().zip(outcomes) {
-            d.insert(*t, outcome);
-        }
-    });
+    deliver(&guard.riders, outcomes);
     guard.finished = true;
     own.map(|w| Written { led: true, ..w })
+}
+
+/// Hands each waiting request its outcome, unless it has stopped waiting.
+fn deliver(riders: &[u64], outcomes: impl IntoIterator<Item = Outcome>) {
+    DONE.with(|d| {
+        ABANDONED.with(|a| {
+            let (mut d, mut a) = (d.borrow_mut(), a.borrow_mut());
+            for (t, outcome) in riders.iter().zip(outcomes) {
+                match a.iter().position(|x| x == t) {
+                    Some(i) => {
+                        a.swap_remove(i);
+                    }
+                    None => {
+                        d.insert(*t, outcome);
+                    }
+                }
+            }
+        })
+    });
+}
+
+/// Writes members in one transaction. Only a refusal by the series limit is certain to have
+/// rolled back; then the members are written again in halves, so that the request at fault fails
+/// alone in a few calls. Any other failure may have committed, so writing again could store the
+/// points twice: every member then learns that its write is unconfirmed.
+async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> Vec<Outcome> {
+    let mut outcomes: Vec<Option<Outcome>> = (0..members.len()).map(|_| None).collect();
+    let mut pending = vec![(0, members.len())];
+    while let Some((from, to)) = pending.pop() {
+        let group = &members[from..to];
+        let packed = round::pack(
+            group
+                .iter()
+                .flat_map(|m| m.params.iter().map(String::as_str)),
+            MAX_PARAM_BYTES,
+        );
+        let before = db.cost();
+        let result = db.ingest(&as_strs(&packed), cfg, now).await;
+        let cost = db.cost().since(before);
+        match result {
+            Ok(()) => {
+                for slot in &mut outcomes[from..to] {
+                    *slot = Some(Ok(Written {
+                        cost,
+                        requests: group.len(),
+                        led: false,
+                    }));
+                }
+            }
+            Err(e) if e.code == Code::TooManySeries && group.len() > 1 => {
+                let mid = from + group.len() / 2;
+                pending.push((mid, to));
+                pending.push((from, mid));
+            }
+            Err(e) => {
+                for slot in &mut outcomes[from..to] {
+                    *slot = Some(Err(e.clone()));
+                }
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(unconfirmed())))
+        .collect()
 }
 
 // TODO(lead): Batch::to_sql_params(MAX_PARAM_BYTES) once the typed parser lands in ingest.rs.
@@ -223,13 +256,13 @@ impl Drop for Round {
             let own = self.own;
             QUEUE.with(|q| q.borrow_mut().retain(|m| m.ticket != own));
         } else if !self.finished {
-            DONE.with(|d| {
-                let mut d = d.borrow_mut();
-                for t in &self.riders {
-                    d.insert(*t, Err(unconfirmed()));
-                }
-            });
+            deliver(&self.riders, self.riders.iter().map(|_| Err(unconfirmed())));
         }
-        WRITING_SINCE.with(|w| w.set(None));
+        let own = self.own;
+        WRITING.with(|w| {
+            if w.get().is_some_and(|(leader, _)| leader == own) {
+                w.set(None);
+            }
+        });
     }
 }

@@ -10,6 +10,12 @@ use worker::{Env, Request};
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
+/// Reads a `[vars]` entry or secret as text, whether wrangler.toml wrote it as a string or a number.
+pub fn env_text(env: &Env, name: &str) -> Option<String> {
+    let v = worker::js_sys::Reflect::get(env, &name.into()).ok()?;
+    v.as_string().or_else(|| v.as_f64().map(|n| n.to_string()))
+}
+
 pub struct Ctx {
     pub req: Request,
     pub env: Env,
@@ -52,13 +58,18 @@ impl Ctx {
         self.req.headers().get(name).ok().flatten()
     }
 
-    /// Reads the body as it arrives and stops at MAX_BODY_BYTES, so that a chunked upload without
-    /// a Content-Length cannot fill memory first. Call it only once access is decided.
+    /// The body, up to MAX_BODY_BYTES. Call it only once access is decided.
     pub async fn body(&mut self) -> Result<Vec<u8>> {
+        self.body_up_to(MAX_BODY_BYTES).await
+    }
+
+    /// Reads the body as it arrives and stops at `max` bytes, so that a chunked upload without a
+    /// Content-Length cannot fill memory first.
+    pub async fn body_up_to(&mut self, max: usize) -> Result<Vec<u8>> {
         let declared = self
             .header("Content-Length")
             .and_then(|l| l.trim().parse::<usize>().ok());
-        if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
+        if declared.is_some_and(|l| l > max) {
             return Err(too_large_body());
         }
         if self.req.inner().body().is_none() {
@@ -69,7 +80,7 @@ impl Ctx {
         let mut body = Vec::with_capacity(declared.unwrap_or(0));
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(unreadable)?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
+            if body.len() + chunk.len() > max {
                 return Err(too_large_body());
             }
             body.extend_from_slice(&chunk);

@@ -55,7 +55,7 @@ fn now_secs() -> f64 {
 
 /// Configuration and the database, the same for the fetch and the scheduled handler.
 fn load(env: &Env) -> Result<(Config, Db)> {
-    let cfg = Config::load(|name| auth::env_text(env, name)).map_err(|msg| {
+    let cfg = Config::load(|name| context::env_text(env, name)).map_err(|msg| {
         worker::console_error!("configuration: {msg}");
         ApiError::new(Code::BadConfiguration, msg)
     })?;

@@ -5,7 +5,7 @@ use crate::domain::bucket::Bucket;
 use crate::domain::chart::SERIES_SHOWN;
 use crate::domain::config::Config;
 use crate::domain::error::ApiError;
-use crate::domain::keys::ChartLimit;
+use crate::domain::keys::{ChartLimit, Names};
 use crate::domain::names::Labels;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -164,7 +164,13 @@ impl Db {
         cfg: &Config,
         spark: u32,
     ) -> Result<Vec<ListRow>> {
-        let (from, until) = limit.map(ChartLimit::name_range).unwrap_or_default();
+        let names = limit.map_or(
+            Names::Range {
+                from: String::new(),
+                until: None,
+            },
+            ChartLimit::names,
+        );
         let columns = "s.chart, s.labels, s.n_buckets,
                 COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public,
                 (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id) AS first_ts,
@@ -175,34 +181,43 @@ impl Db {
                      (SELECT b.ts, b.sum, b.count FROM buckets AS b WHERE b.series_id = s.id
                       ORDER BY b.ts DESC LIMIT ?3) AS r)
                 END AS spark";
-        // A bound in SQL text rather than `?4 IS NULL OR ...`, which would keep SQLite from
-        // stopping at the end of the range.
-        let until_clause = if until.is_some() {
-            "AND s.chart < ?4"
-        } else {
-            "AND ?4 IS NULL"
+        // Bounds in SQL text rather than `?4 IS NULL OR ...`, which would keep SQLite from
+        // stopping at the end of the range. ?4 is always bound, so it is always named.
+        let (from, until, names_clause) = match &names {
+            Names::Exact(c) => (c.as_str(), None, "s.chart = ?1 AND ?4 IS NULL"),
+            Names::Range { from, until: None } => {
+                (from.as_str(), None, "s.chart >= ?1 AND ?4 IS NULL")
+            }
+            Names::Range {
+                from,
+                until: Some(u),
+            } => (
+                from.as_str(),
+                Some(u.as_str()),
+                "s.chart >= ?1 AND s.chart < ?4",
+            ),
         };
         let sql = if public_only {
             format!(
                 // CROSS JOIN keeps charts, the few with settings, as the outer loop.
                 "SELECT {columns} FROM charts AS c CROSS JOIN series AS s ON s.chart = c.name
-                 WHERE c.public = 1 AND s.chart >= ?1 {until_clause}
+                 WHERE c.public = 1 AND {names_clause}
                  ORDER BY s.chart, s.labels"
             )
         } else {
             format!(
                 "SELECT {columns} FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
-                 WHERE s.chart >= ?1 {until_clause}
+                 WHERE {names_clause}
                  ORDER BY s.chart, s.labels"
             )
         };
         self.all(
             &sql,
             &[
-                text(&from),
+                text(from),
                 num(cfg.bucket_seconds),
                 num(spark),
-                until.as_deref().map(text).unwrap_or(JsValue::NULL),
+                until.map(text).unwrap_or(JsValue::NULL),
             ],
         )
         .await
@@ -310,14 +325,20 @@ impl Db {
                     "DELETE FROM buckets WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
                     std::slice::from_ref(&c),
                 )?,
+                // The counter goes first, so that deleting the series does not count it down
+                // one written row at a time (the series_removed trigger finds nothing to update).
+                self.stmt(
+                    "DELETE FROM chart_series WHERE chart = ?1",
+                    std::slice::from_ref(&c),
+                )?,
                 self.stmt("DELETE FROM series WHERE chart = ?1", std::slice::from_ref(&c))?,
                 self.stmt("DELETE FROM charts WHERE name = ?1", &[c])?,
             ])
             .await?;
         Ok((
             Self::changes(r.first()),
-            Self::changes(r.get(1)),
             Self::changes(r.get(2)),
+            Self::changes(r.get(3)),
         ))
     }
 }

@@ -1,8 +1,9 @@
 //! The write of ingested points: series made sure of, partial buckets folded into stored ones.
 
-use super::{internal, num, text, Db, Result, TOO_MANY_SERIES};
+use super::{num, text, Db, Result, TOO_MANY_SERIES};
 use crate::domain::chart::too_many_series;
 use crate::domain::config::Config;
+use crate::domain::error::ApiError;
 
 // The partial buckets of a request (one per series and second, merged in Rust), unpacked from the
 // one JSON parameter ?1 and placed into their chart's buckets; ?2 is the default bucket size.
@@ -67,9 +68,11 @@ impl Db {
                 self.record(started, &[]);
                 Err(too_many_series(None, cfg.max_series_per_chart))
             }
+            // The call failed after it was sent: D1 may have committed it all the same.
             Err(e) => {
                 self.record(started, &[]);
-                Err(internal("ingest")(e))
+                worker::console_error!("d1 ingest: {e}");
+                Err(ApiError::write_unconfirmed())
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Retention's one chunk: old buckets deleted, counters kept exact, empty series dropped.
 
-use super::{num, Db, Result};
+use super::{internal, num, Db, Result};
+use serde::de::IgnoredAny;
 
 impl Db {
     /// Deletes up to `chunk` buckets older than `cutoff`, keeps the counters exact, and drops
@@ -26,9 +27,18 @@ impl Db {
                     &args,
                 )?,
                 // Walks the partial index `series_empty` (migrations/0002), not every series.
-                self.stmt("DELETE FROM series WHERE n_buckets <= 0", &[])?,
+                // RETURNING counts the series themselves: D1's `changes` would also count the
+                // rows the series_removed trigger touches.
+                self.stmt("DELETE FROM series WHERE n_buckets <= 0 RETURNING id", &[])?,
             ])
             .await?;
-        Ok((Self::changes(r.get(1)), Self::changes(r.get(2))))
+        let series = match r.get(2) {
+            Some(result) => result
+                .results::<IgnoredAny>()
+                .map_err(internal("retention decode"))?
+                .len(),
+            None => 0,
+        };
+        Ok((Self::changes(r.get(1)), series))
     }
 }

@@ -1,9 +1,11 @@
 //! The chart API: list, query, settings (bucket size, public) and delete.
 
 use crate::domain::bucket::Bucket;
-use crate::domain::chart::{chart_not_found, pick_series, SettingsChange};
+use crate::domain::chart::{
+    bucket_change, chart_not_found, pick_series, BucketChange, SettingsChange,
+};
 use crate::domain::config::MAX_QUERY_POINTS;
-use crate::domain::error::{ApiError, Code};
+use crate::domain::error::ApiError;
 use crate::domain::keys::{Action, Caller};
 use crate::domain::names::{ChartName, Labels};
 use crate::domain::query::{answer, parse_spark, PointOut, QueryParams};
@@ -106,7 +108,7 @@ pub async fn get(ctx: &Ctx, chart: &ChartName) -> Result<Response> {
     let s = pick_series(chart, &series, |s| &s.labels, params.labels.as_ref())?;
     let step = params.step_for(s.bucket_seconds, ctx.cfg.retention_seconds())?;
     let (from, to) = params.bucket_range(step);
-    let per_step = (step / i64::from(s.bucket_seconds)).max(1) as usize;
+    let per_step = (step / i64::from(s.bucket_seconds.max(1))).max(1) as usize;
     let limit = (MAX_QUERY_POINTS + 1)
         .saturating_mul(per_step)
         .min(1_000_000);
@@ -155,19 +157,8 @@ pub async fn configure(ctx: &mut Ctx, chart: &ChartName) -> Result<Response> {
     let (db, cfg, now) = (&ctx.db, &ctx.cfg, ctx.now);
     let mut rebucketed = false;
     if let Some(new) = change.bucket_seconds {
-        if let Some(old) = db
-            .stored_bucket_seconds(chart.as_str(), cfg)
-            .await?
-            .filter(|old| *old != new)
-        {
-            if new % old != 0 {
-                return Err(ApiError::new(
-                    Code::BucketChangeNotPossible,
-                    format!(
-                        "this chart holds {old} s buckets; it can move to a multiple of {old} s (its buckets are merged), or to any size once deleted"
-                    ),
-                ));
-            }
+        let stored = db.stored_bucket_seconds(chart.as_str(), cfg).await?;
+        if bucket_change(stored, new)? == BucketChange::Merge {
             db.rebucket(chart.as_str(), new, change.public, cfg, now)
                 .await?;
             rebucketed = true;

@@ -52,14 +52,10 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<(String, bool
             .unwrap_or_else(|| "no data".to_string());
         return Ok((svg::badge(title, &value), public));
     }
-    // Every bucket is drawn while there are no more than pixels; beyond that buckets are rolled
-    // up by the smallest factor that fits. At most eight buckets a pixel are read.
     let (from, to) = req.bucket_range(ctx.now, s.bucket_seconds);
-    let width = req.width as usize;
-    let buckets = ctx.db.buckets(s.id, from, to + 1, width * 8).await?;
-    let factor = buckets.len().div_ceil(width).max(1) as i64;
-    let bucket = i64::from(s.bucket_seconds);
-    let (points, _) = answer(&buckets, req.agg, bucket * factor, s.bucket_seconds);
+    let buckets = ctx.db.buckets(s.id, from, to + 1, req.most_buckets()).await?;
+    let step = req.step(buckets.len(), s.bucket_seconds);
+    let (points, _) = answer(&buckets, req.agg, step, s.bucket_seconds);
     let xy: Vec<(i64, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
     Ok((
         svg::line_chart(&svg::LineChart {
