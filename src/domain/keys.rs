@@ -294,6 +294,12 @@ pub enum Action<'a> {
     ConfigureChart(&'a ChartName),
     /// Making a chart readable by anyone, or private again.
     PublishChart(&'a ChartName),
+    /// A job's pings and schedule: like sending its points (its runs are charted).
+    PingJob(&'a str),
+    ReadJob(&'a str),
+    /// Listing jobs: read scope, then each job checked against the key's chart limit.
+    ListJobs,
+    DeleteJob(&'a str),
     DeleteChart(&'a ChartName),
     ManageKeys,
 }
@@ -312,9 +318,17 @@ impl Caller {
             Caller::Key { scope, limit, .. } => (*scope, limit.as_ref()),
         };
         let needed = match action {
-            Action::IngestAny | Action::Ingest(_) | Action::ConfigureChart(_) => Scope::Ingest,
-            Action::Read(_) | Action::ListCharts => Scope::Read,
-            Action::PublishChart(_) | Action::DeleteChart(_) | Action::ManageKeys => Scope::Admin,
+            Action::IngestAny
+            | Action::Ingest(_)
+            | Action::ConfigureChart(_)
+            | Action::PingJob(_) => Scope::Ingest,
+            Action::Read(_) | Action::ListCharts | Action::ReadJob(_) | Action::ListJobs => {
+                Scope::Read
+            }
+            Action::PublishChart(_)
+            | Action::DeleteChart(_)
+            | Action::DeleteJob(_)
+            | Action::ManageKeys => Scope::Admin,
         };
         if let Action::Read(_) = action {
             if public {
@@ -333,11 +347,12 @@ impl Caller {
             | Action::Read(c)
             | Action::ConfigureChart(c)
             | Action::PublishChart(c)
-            | Action::DeleteChart(c) => Some(c),
-            Action::IngestAny | Action::ListCharts | Action::ManageKeys => None,
+            | Action::DeleteChart(c) => Some(c.as_str()),
+            Action::PingJob(j) | Action::ReadJob(j) | Action::DeleteJob(j) => Some(j),
+            Action::IngestAny | Action::ListCharts | Action::ListJobs | Action::ManageKeys => None,
         };
         if let (Some(chart), Some(limit)) = (chart, limit) {
-            if !limit.allows(chart.as_str()) {
+            if !limit.allows(chart) {
                 return Err(ApiError::forbidden(format!(
                     "this key is limited to {}",
                     limit.describe()
@@ -486,6 +501,31 @@ mod tests {
         assert!(key(Scope::Admin, None)
             .may(Action::PublishChart(&c), false)
             .is_ok());
+    }
+
+    #[test]
+    fn a_key_limited_to_shop_can_ping_shop_backup_and_not_blog_backup() {
+        let k = key(Scope::Ingest, Some("shop."));
+        assert!(k.may(Action::PingJob("shop.backup"), false).is_ok());
+        assert_eq!(
+            k.may(Action::PingJob("blog.backup"), false)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            key(Scope::Read, None)
+                .may(Action::PingJob("x"), false)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert!(key(Scope::Read, Some("shop."))
+            .may(Action::ReadJob("shop.backup"), false)
+            .is_ok());
+        assert!(key(Scope::Ingest, None)
+            .may(Action::DeleteJob("x"), false)
+            .is_err());
     }
 
     #[test]

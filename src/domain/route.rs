@@ -2,6 +2,7 @@
 //! percent-decoded from the rest of the path so they may hold `/`, spaces and any script.
 
 use crate::domain::error::{ApiError, Code};
+use crate::domain::job::{parse_ping_path, JobName, PingKind};
 use crate::domain::names::ChartName;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,12 @@ pub enum Route {
     Image(ChartName),
     /// `/badge/{chart}.svg`
     Badge(ChartName),
+    /// `/api/v1/ping/{job}[/start|/fail|/{exit code}]`, also `/ping/...` for short crontab lines.
+    Ping(JobName, PingKind),
+    ListJobs,
+    GetJob(JobName),
+    ConfigureJob(JobName),
+    DeleteJob(JobName),
 }
 
 impl Route {
@@ -54,6 +61,30 @@ impl Route {
                     "GET" => Some(Route::GetChart(chart)),
                     "PUT" | "PATCH" => Some(Route::ConfigureChart(chart)),
                     "DELETE" => Some(Route::DeleteChart(chart)),
+                    _ => None,
+                },
+            );
+        }
+        for prefix in ["/api/v1/ping/", "/ping/"] {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                let (job, kind) = parse_ping_path(rest)?;
+                // Cron lines use curl (GET or POST) and wget (GET); HEAD is what a link checker
+                // sends, and it pings too, as at healthchecks.
+                let ok = matches!(method, "GET" | "POST" | "HEAD");
+                return allowed("GET, POST", ok.then_some(Route::Ping(job, kind)));
+            }
+        }
+        if path == "/api/v1/jobs" {
+            return allowed("GET", (method == "GET").then_some(Route::ListJobs));
+        }
+        if let Some(rest) = path.strip_prefix("/api/v1/jobs/") {
+            let job = JobName::parse(&percent_decode(rest)?)?;
+            return allowed(
+                "GET, PUT, DELETE",
+                match method {
+                    "GET" => Some(Route::GetJob(job)),
+                    "PUT" | "PATCH" => Some(Route::ConfigureJob(job)),
+                    "DELETE" => Some(Route::DeleteJob(job)),
                     _ => None,
                 },
             );
@@ -203,6 +234,42 @@ mod tests {
         assert_eq!(
             Route::parse("GET", "/img/users.png").unwrap_err().status,
             404
+        );
+    }
+
+    #[test]
+    fn pings_answer_on_both_paths_with_their_kind() {
+        let job = JobName::parse("backup").unwrap();
+        assert_eq!(
+            route("POST", "/api/v1/ping/backup/start"),
+            Route::Ping(job.clone(), PingKind::Start)
+        );
+        assert_eq!(
+            route("GET", "/ping/backup/3"),
+            Route::Ping(job.clone(), PingKind::Exit(3))
+        );
+        assert_eq!(
+            route("GET", "/ping/backup"),
+            Route::Ping(job, PingKind::Success)
+        );
+        assert_eq!(Route::parse("PUT", "/ping/backup").unwrap_err().status, 405);
+        assert_eq!(
+            Route::parse("GET", "/ping/backup/256").unwrap_err().status,
+            400
+        );
+    }
+
+    #[test]
+    fn job_routes_are_recognised() {
+        let job = JobName::parse("shop/backup").unwrap();
+        assert_eq!(route("GET", "/api/v1/jobs"), Route::ListJobs);
+        assert_eq!(
+            route("PUT", "/api/v1/jobs/shop%2Fbackup"),
+            Route::ConfigureJob(job.clone())
+        );
+        assert_eq!(
+            route("DELETE", "/api/v1/jobs/shop/backup"),
+            Route::DeleteJob(job)
         );
     }
 

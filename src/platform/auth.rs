@@ -70,6 +70,19 @@ pub async fn reader(ctx: &Ctx) -> Result<Caller> {
     }
 }
 
+/// The caller of a ping. A ping URL is pasted into crontabs, so here, and only here, a key in the
+/// URL may be an ingest key (the route's access check still wants the ingest scope and the job
+/// inside the key's chart limit). Never the admin token.
+pub async fn pinger(ctx: &Ctx) -> Result<Caller> {
+    match caller(ctx).await? {
+        Caller::Anonymous => match ctx.param("key").filter(|k| !k.is_empty()) {
+            Some(k) => stored_key(k, &ctx.db, ctx.now).await,
+            None => Ok(Caller::Anonymous),
+        },
+        known => Ok(known),
+    }
+}
+
 /// Key management: only with an ADMIN_TOKEN configured, and only for admins.
 pub async fn admin(ctx: &Ctx) -> Result<Caller> {
     if admin_token(&ctx.env).is_none() {

@@ -89,6 +89,15 @@ pub fn raw_json(status: u16, body: String) -> Response {
     )
 }
 
+/// A plain-text answer, for curl in a crontab.
+pub fn plain(status: u16, body: &str) -> Response {
+    respond(
+        status,
+        headers("text/plain; charset=utf-8", API_CSP, "no-store"),
+        body.to_string(),
+    )
+}
+
 pub fn error(e: &ApiError) -> Response {
     raw_json(e.status, e.to_json())
 }

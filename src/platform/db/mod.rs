@@ -17,8 +17,11 @@ macro_rules! merge_into_existing {
 
 mod charts;
 mod ingest;
+mod jobs;
 mod keys;
 mod retention;
+
+pub use jobs::{JobRow, JobWrite, RunWrite};
 
 use crate::domain::error::ApiError;
 use serde::Deserialize;

@@ -53,7 +53,10 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<(String, bool
         return Ok((svg::badge(title, &value), public));
     }
     let (from, to) = req.bucket_range(ctx.now, s.bucket_seconds);
-    let buckets = ctx.db.buckets(s.id, from, to + 1, req.most_buckets()).await?;
+    let buckets = ctx
+        .db
+        .buckets(s.id, from, to + 1, req.most_buckets())
+        .await?;
     let step = req.step(buckets.len(), s.bucket_seconds);
     let (points, _) = answer(&buckets, req.agg, step, s.bucket_seconds);
     let xy: Vec<(i64, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();

@@ -4,4 +4,5 @@ pub mod charts;
 pub mod embed;
 pub mod images;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;

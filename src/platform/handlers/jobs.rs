@@ -1,0 +1,360 @@
+//! Jobs: pings from cron jobs and scripts (`/ping/{job}[/start|/fail|/{code}]`), schedules, status
+//! and runs. Each finished run is also charted through the normal ingest path.
+
+use crate::domain::error::{ApiError, Code};
+use crate::domain::ingest::Batch;
+use crate::domain::job::{JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status};
+use crate::domain::keys::{Action, Names};
+use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
+use crate::platform::context::{Ctx, Result};
+use crate::platform::db::{Db, JobRow, JobWrite, RunWrite};
+use crate::platform::zone::IntlZone;
+use crate::platform::{auth, commit, http};
+use serde::Serialize;
+use std::rc::Rc;
+use worker::Response;
+
+/// A run's message: the first 10 KB of the ping's body, such as the last lines of a log.
+const MESSAGE_BYTES: usize = 10 * 1024;
+/// A ping that lost a race with another ping of the same job reads the job again this often.
+const SAVE_TRIES: usize = 4;
+
+/// The zone a schedule is read in: UTC for a period, the runtime's Intl for a cron time zone.
+pub fn zone_of(schedule: &Schedule) -> Result<Rc<dyn Zone>> {
+    match schedule.tz() {
+        None | Some("UTC") | Some("Etc/UTC") => Ok(Rc::new(FixedOffset(0))),
+        Some(tz) => Ok(IntlZone::named(tz)?),
+    }
+}
+
+/// A stored job as the domain knows it.
+pub struct Loaded {
+    pub schedule: Schedule,
+    pub state: JobState,
+    pub created_at: f64,
+    pub version: Option<f64>,
+}
+
+pub fn load(row: Option<&JobRow>, now: f64) -> Result<Loaded> {
+    let Some(row) = row else {
+        return Ok(Loaded {
+            schedule: Schedule::default(),
+            state: JobState::new(now),
+            created_at: now.floor(),
+            version: None,
+        });
+    };
+    let broken = |what: &str| {
+        worker::console_error!("job {:?}: its stored {what} does not read back", row.name);
+        ApiError::internal()
+    };
+    let schedule = JobSettings::parse(row.schedule.as_bytes(), None)
+        .map_err(|_| broken("schedule"))?
+        .schedule
+        .unwrap_or_default();
+    let state: JobState = serde_json::from_str(&row.state).map_err(|_| broken("state"))?;
+    Ok(Loaded {
+        schedule,
+        state,
+        created_at: row.created_at,
+        version: Some(row.version),
+    })
+}
+
+/// The row a judged job is saved as.
+pub fn to_write<'a>(
+    name: &'a str,
+    loaded: &Loaded,
+    schedule_json: &'a str,
+    state_json: &'a str,
+    zone: &dyn Zone,
+    now: f64,
+) -> JobWrite<'a> {
+    let s = &loaded.state;
+    let since = s.since.floor() as i64;
+    let finished = s.last_ping.filter(|t| *t >= s.since);
+    JobWrite {
+        name,
+        schedule: schedule_json,
+        paused: s.paused,
+        status: s.status.as_str(),
+        state: state_json,
+        created_at: loaded.created_at,
+        last_ping: s.last_ping,
+        next_due: loaded
+            .schedule
+            .next_due(zone, finished.map(|t| t.floor() as i64), since),
+        check_at: s.check_at(&loaded.schedule, zone, now),
+        version: loaded.version,
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| {
+        worker::console_error!("a job did not serialize: {e}");
+        ApiError::internal()
+    })
+}
+
+/// `GET|POST /api/v1/ping/{job}[/start|/fail|/{code}]`: the first ping creates the job.
+pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Response> {
+    let caller = auth::pinger(ctx).await?;
+    caller.may(Action::PingJob(job.as_str()), false)?;
+    let rid = ctx.param("rid").map(RunId::parse).transpose()?;
+    let message = message_of(&ctx.body().await?);
+    let ping = Ping {
+        kind,
+        rid,
+        at: ctx.now,
+    };
+    let mut finished: Option<Run> = None;
+    let mut status = Status::New;
+    for attempt in 0..SAVE_TRIES {
+        let row = ctx.db.job(job.as_str()).await?;
+        let mut loaded = load(row.as_ref(), ctx.now)?;
+        let (state, run) = loaded.state.clone().record(&ping);
+        let zone = zone_of(&loaded.schedule)?;
+        let (state, change) = state.settle(&loaded.schedule, &*zone, ctx.now);
+        loaded.state = state;
+        let schedule_json = encode(&loaded.schedule.to_json())?;
+        let state_json = encode(&loaded.state)?;
+        let write = to_write(
+            job.as_str(),
+            &loaded,
+            &schedule_json,
+            &state_json,
+            &*zone,
+            ctx.now,
+        );
+        let run_write = run.as_ref().map(|r| RunWrite {
+            started: r.started,
+            finished: r.finished,
+            duration: r.duration,
+            exit_code: r.exit_code,
+            status: r.outcome.as_str(),
+            message: &message,
+        });
+        if ctx.db.save_job(&write, run_write.as_ref()).await? {
+            if let Some(c) = change.filter(|c| c.notifies()) {
+                worker::console_log!(
+                    "job {job}: {} -> {} (notifications are not built yet)",
+                    c.from.as_str(),
+                    c.to.as_str()
+                );
+            }
+            status = loaded.state.status;
+            finished = run;
+            break;
+        }
+        if attempt + 1 == SAVE_TRIES {
+            return Err(ApiError::write_unconfirmed());
+        }
+    }
+    if let Some(run) = finished {
+        chart_run(&ctx.db, job, &run, ctx).await?;
+    }
+    let wants_json = ctx
+        .header("Accept")
+        .is_some_and(|a| a.contains("application/json"));
+    Ok(if wants_json {
+        http::raw_json(
+            200,
+            format!(r#"{{"ok":true,"status":"{}"}}"#, status.as_str()),
+        )
+    } else {
+        http::plain(200, "OK\n")
+    })
+}
+
+/// `{job}.duration` (when a start paired) and `{job}.exit_code` (0 for success, the reported code,
+/// else 1 for a failure), as points through the same path as any ingest.
+async fn chart_run(db: &Db, job: &JobName, run: &Run, ctx: &Ctx) -> Result<()> {
+    let code = run
+        .exit_code
+        .map(f64::from)
+        .unwrap_or(if run.outcome == Outcome::Success {
+            0.0
+        } else {
+            1.0
+        });
+    let mut points = vec![serde_json::json!({
+        "chart": job.exit_code_chart().as_str(), "value": code, "ts": run.finished,
+    })];
+    if let Some(d) = run.duration {
+        points.push(serde_json::json!({
+            "chart": job.duration_chart().as_str(), "value": d, "ts": run.finished,
+        }));
+    }
+    let body = encode(&points)?;
+    let batch = Batch::parse(body.as_bytes(), &ctx.cfg, ctx.now)?;
+    let written = commit::write(db, &batch, &ctx.cfg, ctx.now).await?;
+    db.share(written.cost, written.requests, written.led);
+    Ok(())
+}
+
+/// The first 10 KB of a body as text, cut on a character boundary.
+fn message_of(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(MESSAGE_BYTES + 4)]);
+    let mut end = text.len().min(MESSAGE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[derive(Serialize)]
+struct JobOut<'a> {
+    job: &'a str,
+    status: &'a str,
+    schedule: serde_json::Value,
+    paused: bool,
+    created_at: f64,
+    last_ping: Option<f64>,
+    next_due: Option<f64>,
+    last_duration: Option<f64>,
+    last_exit_code: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runs: Option<Vec<RunOut<'a>>>,
+}
+
+#[derive(Serialize)]
+struct RunOut<'a> {
+    started: Option<f64>,
+    finished: f64,
+    duration: Option<f64>,
+    exit_code: Option<f64>,
+    status: &'a str,
+    message: &'a str,
+}
+
+fn job_out(row: &JobRow) -> JobOut<'_> {
+    let schedule: serde_json::Value = serde_json::from_str(&row.schedule).unwrap_or_default();
+    let paused = serde_json::from_str::<JobState>(&row.state).is_ok_and(|s| s.paused);
+    JobOut {
+        job: &row.name,
+        status: &row.status,
+        schedule,
+        paused,
+        created_at: row.created_at,
+        last_ping: row.last_ping,
+        next_due: row.next_due,
+        last_duration: row.last_duration,
+        last_exit_code: row.last_exit_code,
+        runs: None,
+    }
+}
+
+/// `GET /api/v1/jobs`: every job the caller may see, with its stored status.
+pub async fn list(ctx: &Ctx) -> Result<Response> {
+    let caller = auth::reader(ctx).await?;
+    caller.may(Action::ListJobs, false)?;
+    let names = caller.limit().map_or(
+        Names::Range {
+            from: String::new(),
+            until: None,
+        },
+        |l| l.names(),
+    );
+    let rows = ctx.db.jobs(&names).await?;
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        jobs: Vec<JobOut<'a>>,
+    }
+    let jobs = rows
+        .iter()
+        .filter(|r| caller.limit().is_none_or(|l| l.allows(&r.name)))
+        .map(job_out)
+        .collect();
+    Ok(http::json(200, &Answer { jobs }))
+}
+
+/// `GET /api/v1/jobs/{job}`: the job with its newest 100 runs.
+pub async fn get(ctx: &Ctx, job: &JobName) -> Result<Response> {
+    let caller = auth::reader(ctx).await?;
+    caller.may(Action::ReadJob(job.as_str()), false)?;
+    let row = ctx
+        .db
+        .job(job.as_str())
+        .await?
+        .ok_or_else(|| not_found(job))?;
+    let runs = ctx.db.runs(job.as_str(), 100).await?;
+    let mut out = job_out(&row);
+    out.runs = Some(
+        runs.iter()
+            .map(|r| RunOut {
+                started: r.started,
+                finished: r.finished,
+                duration: r.duration,
+                exit_code: r.exit_code,
+                status: &r.status,
+                message: &r.message,
+            })
+            .collect(),
+    );
+    Ok(http::json(200, &out))
+}
+
+/// `PUT /api/v1/jobs/{job}`: its schedule (`period` or `cron` with `tz`, and `grace`) and `paused`;
+/// creates the job if needed.
+pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
+    let caller = auth::caller(ctx).await?;
+    caller.may(Action::PingJob(job.as_str()), false)?;
+    let body = ctx.body().await?;
+    for attempt in 0..SAVE_TRIES {
+        let row = ctx.db.job(job.as_str()).await?;
+        let mut loaded = load(row.as_ref(), ctx.now)?;
+        let current = row.as_ref().map(|_| &loaded.schedule);
+        let settings = JobSettings::parse(&body, current)?;
+        if let Some(s) = settings.schedule {
+            loaded.schedule = s;
+        }
+        let zone = zone_of(&loaded.schedule)?;
+        if let Some(p) = settings.paused {
+            if p != loaded.state.paused {
+                loaded.state = loaded.state.clone().set_paused(p, ctx.now);
+            }
+        }
+        let (state, _) = loaded
+            .state
+            .clone()
+            .settle(&loaded.schedule, &*zone, ctx.now);
+        loaded.state = state;
+        let schedule_json = encode(&loaded.schedule.to_json())?;
+        let state_json = encode(&loaded.state)?;
+        let write = to_write(
+            job.as_str(),
+            &loaded,
+            &schedule_json,
+            &state_json,
+            &*zone,
+            ctx.now,
+        );
+        if ctx.db.save_job(&write, None).await? {
+            let row = ctx
+                .db
+                .job(job.as_str())
+                .await?
+                .ok_or_else(ApiError::internal)?;
+            return Ok(http::json(200, &job_out(&row)));
+        }
+        if attempt + 1 == SAVE_TRIES {
+            break;
+        }
+    }
+    Err(ApiError::write_unconfirmed())
+}
+
+/// `DELETE /api/v1/jobs/{job}`: admin only; the job and its runs. Its charts stay.
+pub async fn delete(ctx: &Ctx, job: &JobName) -> Result<Response> {
+    auth::caller(ctx)
+        .await?
+        .may(Action::DeleteJob(job.as_str()), false)?;
+    if !ctx.db.delete_job(job.as_str()).await? {
+        return Err(not_found(job));
+    }
+    Ok(http::raw_json(200, r#"{"ok":true}"#.to_string()))
+}
+
+fn not_found(job: &JobName) -> ApiError {
+    ApiError::new(Code::NotFound, format!("no job named {:?}", job.as_str()))
+}
