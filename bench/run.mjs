@@ -1,15 +1,16 @@
 // npm run bench: pushplot (wrangler dev, release build, fresh local D1) and the Prometheus
-// Pushgateway side by side, loaded by the same generator with the same settings. Writes
-// bench/results.json and prints a Markdown table. `--smoke` runs every workload for a moment,
-// writes to a temporary file, and is what `npm test` runs so that this script cannot rot.
+// Pushgateway side by side, loaded by the same generator with the same settings, after the native
+// micro-benchmark of the ingest parser (bench/ingest_parse.rs). Writes bench/results.json and
+// prints a Markdown table. `--smoke` runs every workload for a moment, writes to a temporary file,
+// and is what `npm test` runs so that this script cannot rot.
 import autocannon from "autocannon";
 import { spawn, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus, totalmem } from "node:os";
 import path from "node:path";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../tests/helpers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const smoke = process.argv.includes("--smoke");
@@ -35,14 +36,6 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     process.exit(130);
   });
 }
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Starts a server in its own process group and waits for `readyUrl` to answer 200. */
 async function startServer(cmd, args, readyUrl) {
@@ -159,10 +152,12 @@ function promBody(n) {
 async function main() {
   if (!smoke) {
     console.error("bench: building the release wasm");
-    execFileSync("bash", [".ci/build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync("bash", ["scripts/build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
   }
   const wasm = readFileSync(path.join(root, "build/index_bg.wasm"));
-  const size = { wasm_raw_bytes: wasm.length, wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length, dashboard_gzip_bytes: dashboardBytes() };
+  const size = { wasm_raw_bytes: wasm.length, wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length, dashboard_gzip_bytes: dashboardBytes(), commit: commit() };
+  // Before any server starts, so that nothing else competes for the CPU.
+  const parser = ingestParse();
 
   // pushplot: a fresh local D1, room for 7 days of one-minute buckets in one series.
   const state = mkdtempSync(path.join(tmpdir(), "pushplot-bench-"));
@@ -181,7 +176,7 @@ async function main() {
   measuredGroup = groups[groups.length - 1];
   const headers = { "X-API-Key": TOKEN };
   const results = { date: new Date().toISOString(), smoke, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
-    settings: { connections: CONNECTIONS, duration_s: DURATION, generator: "autocannon 9 (in one Node process)" }, size: { ...size, start_to_first_200_ms: Math.round(startMs) }, pushplot: {}, pushgateway: {}, d1: {} };
+    settings: { connections: CONNECTIONS, duration_s: DURATION, generator: "autocannon 9 (in one Node process)" }, size: { ...size, start_to_first_200_ms: Math.round(startMs) }, ingest_parse: parser, pushplot: {}, pushgateway: {}, d1: {} };
 
   // First, while the database holds nothing else: the dashboard with exactly its 50 series.
   results.dashboard = await dashboard(p, base);
@@ -233,6 +228,33 @@ async function main() {
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
   console.log(table(results));
   console.log(`\nresults: ${path.relative(root, out)}`);
+}
+
+/** The commit the sizes belong to (`+dirty` when the tree holds uncommitted changes). */
+function commit() {
+  const git = (...args) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
+  try {
+    return git("rev-parse", "--short", "HEAD") + (git("status", "--porcelain") ? "+dirty" : "");
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * The native micro-benchmark of `Batch::parse` + `to_sql_json` (bench/ingest_parse.rs, built with
+ * the release settings): milliseconds per case, the median of its runs. It prints one JSON line.
+ */
+function ingestParse() {
+  console.error("bench: the ingest parser, natively (cargo bench --bench ingest_parse)");
+  const out = execFileSync("cargo", ["bench", "--bench", "ingest_parse", "--", "--iterations", smoke ? "3" : "51"], {
+    cwd: root,
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = out.split("\n").find((l) => l.startsWith('{"bench":"ingest_parse"'));
+  if (!line) throw new Error(`cargo bench --bench ingest_parse printed no result:\n${out}`);
+  return JSON.parse(line);
 }
 
 /** Gzip size of every script and stylesheet the dashboard page loads. */
@@ -303,6 +325,8 @@ function targets(r) {
   const q = d.query_1000_points;
   add("rows read per query / points returned", `${q.read} / ${q.points}`, "close (<= 1.05x + 5)", q.read <= q.points * 1.05 + 5);
   add("dashboard JS and CSS, gzip", `${(r.size.dashboard_gzip_bytes / 1024).toFixed(0)} KB`, "<= 120 KB", r.size.dashboard_gzip_bytes <= 120 * 1024);
+  const parser = r.ingest_parse.cases.find((c) => c.points === 10000 && c.series === 100);
+  add("ingest parser: 10,000 points in 100 series, natively", `${parser.ms} ms`, "<= 4 ms", parser.ms <= 4);
   add("release wasm gzip", `${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB`, "< 250 KB", r.size.wasm_gzip_bytes < 250 * 1024);
   return t;
 }
@@ -331,7 +355,10 @@ function table(r) {
   if (r.dashboard?.sparklines_drawn_ms !== undefined) {
     lines.push("", "### Dashboard", "", `${r.dashboard.series} series × ${r.dashboard.points_per_series} points: every sparkline drawn ${r.dashboard.sparklines_drawn_ms} ms after navigation (median of ${r.dashboard.runs_ms.length}, headless Chromium)`);
   }
-  lines.push("", "### Size and start", "", `release wasm ${(r.size.wasm_raw_bytes / 1024).toFixed(0)} KB raw, ${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB gzip; dashboard JS and CSS ${(r.size.dashboard_gzip_bytes / 1024).toFixed(0)} KB gzip; wrangler dev start to first 200: ${r.size.start_to_first_200_ms} ms`);
+  const p = r.ingest_parse;
+  lines.push("", `### Ingest parser, natively (Batch::parse + to_sql_json, ms, median of ${p.iterations})`, "", row(["points", "series", "parse", "SQL parameter", "total"]), row(["---:", "---:", "---:", "---:", "---:"]));
+  for (const c of p.cases) lines.push(row([c.points.toLocaleString("en-US"), c.series.toLocaleString("en-US"), c.parse_ms, c.to_sql_json_ms, c.ms]));
+  lines.push("", "### Size and start", "", `release wasm ${(r.size.wasm_raw_bytes / 1024).toFixed(0)} KB raw, ${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB gzip (${r.size.wasm_raw_bytes} and ${r.size.wasm_gzip_bytes} bytes, commit ${r.size.commit}); dashboard JS and CSS ${(r.size.dashboard_gzip_bytes / 1024).toFixed(0)} KB gzip; wrangler dev start to first 200: ${r.size.start_to_first_200_ms} ms`);
   lines.push("", "### Targets", "", row(["target", "measured", "goal", "met"]), row(["---", "---", "---", "---"]));
   for (const t of r.targets) lines.push(row([t.name, t.measured, t.goal, t.pass ? "yes" : "**no**"]));
   return lines.join("\n");

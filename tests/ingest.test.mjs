@@ -56,6 +56,14 @@ describe("accepted shapes", () => {
     assert.equal(b.body.points[0].value, 90);
   });
 
+  test("the seed service's payload, with timestamp for ts, lands at that time", async () => {
+    const t = Math.floor((nowSecs() - 900) / 60) * 60;
+    const r = await c.ingest(`{"chart":"seeded","value":42.0,"timestamp":${t + 5}}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const p = await points("seeded");
+    assert.deepEqual(p.map((x) => [x.ts, x.value]), [[t, 42]]);
+  });
+
   test("non-ASCII chart names are fine", async () => {
     assert.equal((await c.ingest({ chart: "注册用户", value: 5 })).status, 200);
     assert.equal((await points("注册用户"))[0].value, 5);
@@ -98,6 +106,9 @@ describe("refused input", () => {
     ["a chart name of 129 characters", { chart: "x".repeat(129), value: 1 }, 400, "invalid_chart"],
     ["a chart name with a newline", { chart: "a\nb", value: 1 }, 400, "invalid_chart"],
     ["a chart that is not a string", { chart: 5, value: 1 }, 400, "invalid_chart"],
+    ...[".", "..", "a/../b", "a/./b", "a/", "/a", "a//b"].map((chart) => [`the chart name ${JSON.stringify(chart)}, which a URL cannot hold`, { chart, value: 1 }, 400, "invalid_chart"]),
+    ["both ts and timestamp", () => ({ chart: "a", value: 1, ts: nowSecs(), timestamp: nowSecs() }), 400, "duplicate_field"],
+    ["a timestamp as a string", { chart: "a", value: 1, timestamp: "now" }, 400, "invalid_timestamp"],
     ["a ts ten minutes ahead", () => ({ chart: "a", value: 1, ts: nowSecs() + 600 }), 400, "timestamp_in_future"],
     ["a ts older than retention", () => ({ chart: "a", value: 1, ts: nowSecs() - 169 * 3600 }), 400, "timestamp_too_old"],
     ["a ts in milliseconds", () => ({ chart: "a", value: 1, ts: Date.now() }), 400, "timestamp_in_milliseconds"],
@@ -115,6 +126,17 @@ describe("refused input", () => {
       assert.ok(r.body.error.message.length > 10, "the message says what to fix");
     });
   }
+
+  test("a chart name a URL cannot hold says so", async () => {
+    const r = await c.ingest({ chart: "a/../b", value: 1 });
+    assert.match(r.body.error.message, /URL path/);
+  });
+
+  test("ts and timestamp together are refused naming both", async () => {
+    const r = await c.ingest([{ chart: "a", value: 1 }, { chart: "a", value: 1, ts: nowSecs(), timestamp: nowSecs() }]);
+    assert.equal(r.body.error.index, 1);
+    assert.match(r.body.error.message, /ts and timestamp/);
+  });
 
   test("a timestamp in milliseconds is called out as such", async () => {
     const r = await c.ingest({ chart: "a", value: 1, ts: Date.now() });

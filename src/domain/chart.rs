@@ -235,11 +235,17 @@ mod tests {
     #[test]
     fn a_chart_with_data_moves_only_to_a_multiple_of_its_bucket_size() {
         assert_eq!(bucket_change(None, 90).unwrap(), BucketChange::SettingOnly);
-        assert_eq!(bucket_change(Some(60), 60).unwrap(), BucketChange::SettingOnly);
+        assert_eq!(
+            bucket_change(Some(60), 60).unwrap(),
+            BucketChange::SettingOnly
+        );
         assert_eq!(bucket_change(Some(60), 3600).unwrap(), BucketChange::Merge);
         let e = bucket_change(Some(60), 90).unwrap_err();
         assert_eq!((e.status, e.code), (409, Code::BucketChangeNotPossible));
-        assert!(bucket_change(Some(3600), 60).is_err(), "finer buckets cannot be unmerged");
+        assert!(
+            bucket_change(Some(3600), 60).is_err(),
+            "finer buckets cannot be unmerged"
+        );
     }
 
     #[test]

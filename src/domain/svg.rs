@@ -411,7 +411,10 @@ mod tests {
         let svg = chart(&points, false);
         let ticks = tick_values(&svg);
         assert!((2..=5).contains(&ticks.len()), "{ticks:?}");
-        assert!(ticks.iter().all(|t| (992.0..=1108.0).contains(t)), "{ticks:?}");
+        assert!(
+            ticks.iter().all(|t| (992.0..=1108.0).contains(t)),
+            "{ticks:?}"
+        );
         assert!(ticks.iter().all(|t| t % 10.0 == 0.0), "{ticks:?}");
         assert_eq!(ticks, [1000.0, 1050.0, 1100.0]);
         assert!(svg.contains(">1050<"), "the labels are formatted values");

@@ -83,7 +83,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
         };
         charts.push(Listed {
             chart: &r.chart,
-            labels: Labels::from_canonical(&r.labels),
+            labels: Labels::from_canonical(&r.labels)?,
             bucket_seconds: r.bucket_seconds,
             points: r.n_buckets,
             first_ts: r.first_ts,
@@ -132,7 +132,7 @@ pub async fn get(ctx: &Ctx, chart: &ChartName) -> Result<Response> {
         200,
         &ChartAnswer {
             chart: &s.chart,
-            labels: Labels::from_canonical(&s.labels),
+            labels: Labels::from_canonical(&s.labels)?,
             bucket_seconds: s.bucket_seconds,
             max_points: ctx.cfg.max_points,
             agg: params.agg.as_str(),
