@@ -9,6 +9,17 @@ use sha2::{Digest, Sha256};
 const KEY_PREFIX: &str = "pp_";
 const ID_LEN: usize = 10;
 const SECRET_LEN: usize = 32;
+/// A short random id (channels), in the keys' alphabet.
+pub fn short_id(bytes: &[u8; ID_LEN]) -> String {
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 31)] as char)
+        .collect()
+}
+
+/// Random bytes a short id needs.
+pub const SHORT_ID_BYTES: usize = ID_LEN;
+
 /// Random bytes a new key needs: one per character of id and secret.
 pub const KEY_RANDOM_BYTES: usize = ID_LEN + SECRET_LEN;
 /// 32 letters and digits without look-alikes (no l, o, 0, 1), so keys survive being read aloud.
@@ -302,6 +313,8 @@ pub enum Action<'a> {
     DeleteJob(&'a str),
     DeleteChart(&'a ChartName),
     ManageKeys,
+    /// Channels hold webhook URLs, which are secrets, and the delivery log names them.
+    ManageChannels,
 }
 
 impl Caller {
@@ -328,7 +341,8 @@ impl Caller {
             Action::PublishChart(_)
             | Action::DeleteChart(_)
             | Action::DeleteJob(_)
-            | Action::ManageKeys => Scope::Admin,
+            | Action::ManageKeys
+            | Action::ManageChannels => Scope::Admin,
         };
         if let Action::Read(_) = action {
             if public {
@@ -349,7 +363,11 @@ impl Caller {
             | Action::PublishChart(c)
             | Action::DeleteChart(c) => Some(c.as_str()),
             Action::PingJob(j) | Action::ReadJob(j) | Action::DeleteJob(j) => Some(j),
-            Action::IngestAny | Action::ListCharts | Action::ListJobs | Action::ManageKeys => None,
+            Action::IngestAny
+            | Action::ListCharts
+            | Action::ListJobs
+            | Action::ManageKeys
+            | Action::ManageChannels => None,
         };
         if let (Some(chart), Some(limit)) = (chart, limit) {
             if !limit.allows(chart) {

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod job;
 pub mod keys;
 pub mod names;
+pub mod notify;
 pub mod query;
 pub mod round;
 pub mod route;

@@ -28,6 +28,12 @@ pub enum Route {
     GetJob(JobName),
     ConfigureJob(JobName),
     DeleteJob(JobName),
+    ListChannels,
+    CreateChannel,
+    DeleteChannel(String),
+    /// `POST /api/v1/channels/{id}/test`: sends a test message.
+    TestChannel(String),
+    ListNotifications,
 }
 
 impl Route {
@@ -88,6 +94,31 @@ impl Route {
                     _ => None,
                 },
             );
+        }
+        if path == "/api/v1/channels" {
+            return allowed(
+                "GET, POST",
+                match method {
+                    "GET" => Some(Route::ListChannels),
+                    "POST" => Some(Route::CreateChannel),
+                    _ => None,
+                },
+            );
+        }
+        if let Some(rest) = path.strip_prefix("/api/v1/channels/") {
+            return match rest.strip_suffix("/test") {
+                Some(id) => allowed(
+                    "POST",
+                    (method == "POST").then(|| Route::TestChannel(id.to_string())),
+                ),
+                None => allowed(
+                    "DELETE",
+                    (method == "DELETE").then(|| Route::DeleteChannel(rest.to_string())),
+                ),
+            };
+        }
+        if path == "/api/v1/notifications" {
+            return allowed("GET", (method == "GET").then_some(Route::ListNotifications));
         }
         if path == "/api/v1/keys" {
             return allowed(
@@ -270,6 +301,30 @@ mod tests {
         assert_eq!(
             route("DELETE", "/api/v1/jobs/shop/backup"),
             Route::DeleteJob(job)
+        );
+    }
+
+    #[test]
+    fn channel_routes_are_recognised() {
+        assert_eq!(route("POST", "/api/v1/channels"), Route::CreateChannel);
+        assert_eq!(route("GET", "/api/v1/channels"), Route::ListChannels);
+        assert_eq!(
+            route("POST", "/api/v1/channels/abc/test"),
+            Route::TestChannel("abc".into())
+        );
+        assert_eq!(
+            route("DELETE", "/api/v1/channels/abc"),
+            Route::DeleteChannel("abc".into())
+        );
+        assert_eq!(
+            route("GET", "/api/v1/notifications"),
+            Route::ListNotifications
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/channels/abc/test")
+                .unwrap_err()
+                .status,
+            405
         );
     }
 

@@ -25,10 +25,19 @@ pub struct Ctx {
     pub now: f64,
     /// The query string, decoded once.
     query: Vec<(String, String)>,
+    /// Work that may finish after the response (delivering notifications).
+    pub waiter: Option<worker::Context>,
 }
 
 impl Ctx {
-    pub fn new(req: Request, env: Env, db: Db, cfg: Config, now: f64) -> Ctx {
+    pub fn new(
+        req: Request,
+        env: Env,
+        db: Db,
+        cfg: Config,
+        now: f64,
+        waiter: Option<worker::Context>,
+    ) -> Ctx {
         let query = req
             .url()
             .map(|u| u.query_pairs().into_owned().collect())
@@ -40,6 +49,7 @@ impl Ctx {
             cfg,
             now,
             query,
+            waiter,
         }
     }
 
@@ -52,6 +62,15 @@ impl Ctx {
 
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
         self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `scheme://host` of this request, for links in notifications.
+    pub fn origin(&self) -> Option<String> {
+        let url = self.req.url().ok()?;
+        Some(
+            format!("{}://{}", url.scheme(), url.host_str()?)
+                + &url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        )
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -8,6 +8,7 @@ mod context;
 mod db;
 mod handlers;
 mod http;
+mod notify;
 mod retention;
 mod zone;
 
@@ -16,7 +17,7 @@ use crate::domain::error::{ApiError, Code};
 use crate::domain::route::Route;
 use context::{Ctx, Result};
 use db::Db;
-use handlers::{charts, embed, images, ingest, jobs, keys};
+use handlers::{channels, charts, embed, images, ingest, jobs, keys};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
@@ -25,8 +26,8 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(handle(req, env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(handle(req, env, ctx).await)
 }
 
 /// The cron of the hourly retention run (wrangler.toml); every other trigger checks jobs.
@@ -64,7 +65,7 @@ fn now_secs() -> f64 {
 }
 
 /// Configuration and the database, the same for the fetch and the scheduled handler.
-fn load(env: &Env) -> Result<(Config, Db)> {
+pub(crate) fn load(env: &Env) -> Result<(Config, Db)> {
     let cfg = Config::load(|name| context::env_text(env, name)).map_err(|msg| {
         worker::console_error!("configuration: {msg}");
         ApiError::new(Code::BadConfiguration, msg)
@@ -79,7 +80,7 @@ fn load(env: &Env) -> Result<(Config, Db)> {
     Ok((cfg, Db::new(d1)))
 }
 
-async fn handle(req: Request, env: Env) -> Response {
+async fn handle(req: Request, env: Env, waiter: Context) -> Response {
     let route = match Route::parse(req.method().as_ref(), &req.path()) {
         Ok(Some(route)) => route,
         Ok(None) => return http::error(&ApiError::not_found(format!("nothing at {}", req.path()))),
@@ -93,7 +94,7 @@ async fn handle(req: Request, env: Env) -> Response {
         Ok(loaded) => loaded,
         Err(e) => return http::error(&e),
     };
-    let mut ctx = Ctx::new(req, env, db, cfg, now_secs());
+    let mut ctx = Ctx::new(req, env, db, cfg, now_secs(), Some(waiter));
     let resp = match dispatch(route, &mut ctx).await {
         Ok(resp) => resp,
         Err(e) => http::error(&e),
@@ -126,6 +127,11 @@ async fn dispatch(route: Route, ctx: &mut Ctx) -> Result<Response> {
         Route::GetJob(job) => jobs::get(ctx, &job).await,
         Route::ConfigureJob(job) => jobs::configure(ctx, &job).await,
         Route::DeleteJob(job) => jobs::delete(ctx, &job).await,
+        Route::ListChannels => channels::list(ctx).await,
+        Route::CreateChannel => channels::create(ctx).await,
+        Route::DeleteChannel(id) => channels::delete(ctx, &id).await,
+        Route::TestChannel(id) => channels::test(ctx, &id).await,
+        Route::ListNotifications => channels::notifications(ctx).await,
     }
 }
 

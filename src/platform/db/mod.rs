@@ -19,9 +19,11 @@ mod charts;
 mod ingest;
 mod jobs;
 mod keys;
+mod notify;
 mod retention;
 
 pub use jobs::{JobRow, JobWrite, RunWrite};
+pub use notify::{ChannelRow, NotificationRow};
 
 use crate::domain::error::ApiError;
 use serde::Deserialize;

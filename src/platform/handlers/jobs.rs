@@ -5,11 +5,12 @@ use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
 use crate::domain::job::{JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status};
 use crate::domain::keys::{Action, Names};
+use crate::domain::notify::Event;
 use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
 use crate::platform::context::{Ctx, Result};
 use crate::platform::db::{Db, JobRow, JobWrite, RunWrite};
 use crate::platform::zone::IntlZone;
-use crate::platform::{auth, commit, http};
+use crate::platform::{auth, commit, http, notify};
 use serde::Serialize;
 use std::rc::Rc;
 use worker::Response;
@@ -136,11 +137,9 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
         });
         if ctx.db.save_job(&write, run_write.as_ref()).await? {
             if let Some(c) = change.filter(|c| c.notifies()) {
-                worker::console_log!(
-                    "job {job}: {} -> {} (notifications are not built yet)",
-                    c.from.as_str(),
-                    c.to.as_str()
-                );
+                let detail = run.as_ref().map(|r| run_detail(r, &message));
+                let event = Event::job(job, &c, ctx.now, detail, ctx.origin().as_deref());
+                announce(ctx, vec![event.to_json()]).await?;
             }
             status = loaded.state.status;
             finished = run;
@@ -164,6 +163,48 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
     } else {
         http::plain(200, "OK\n")
     })
+}
+
+/// A run in one line for a notification: its outcome, exit code, duration and message.
+pub fn run_detail(run: &Run, message: &str) -> String {
+    let mut d = format!("last run: {}", run.outcome.as_str());
+    if let Some(code) = run.exit_code {
+        d.push_str(&format!(", exit code {code}"));
+    }
+    if let Some(s) = run.duration {
+        d.push_str(&format!(", {s:.1} s"));
+    }
+    if !message.trim().is_empty() {
+        d.push_str(": ");
+        d.push_str(message.trim());
+    }
+    d
+}
+
+/// Queues events for every channel and delivers them after the response.
+pub async fn announce(ctx: &Ctx, events: Vec<String>) -> Result<()> {
+    let ids = ctx.db.queue(&events, None, ctx.now).await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if let Some(waiter) = &ctx.waiter {
+        let env = ctx.env.clone();
+        waiter.wait_until(async move {
+            // A fresh D1 handle: this runs after the request's own has answered.
+            let Ok((_, db)) = crate::platform::load(&env) else {
+                return;
+            };
+            match db.notifications_by_id(&ids).await {
+                Ok(rows) => {
+                    if let Err(e) = notify::deliver(&db, &rows).await {
+                        worker::console_error!("notifications: {e}");
+                    }
+                }
+                Err(e) => worker::console_error!("notifications: {e}"),
+            }
+        });
+    }
+    Ok(())
 }
 
 /// `{job}.duration` (when a start paired) and `{job}.exit_code` (0 for success, the reported code,

@@ -1,0 +1,161 @@
+//! Notification channels and the outbox: every notification with its attempts, due ones found
+//! through an index.
+
+use super::{num, text, Db, Result};
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+
+#[derive(Deserialize, Clone)]
+pub struct ChannelRow {
+    pub id: String,
+    pub kind: String,
+    pub url: String,
+    pub name: String,
+    pub created_at: f64,
+}
+
+#[derive(Deserialize)]
+pub struct NotificationRow {
+    pub id: f64,
+    pub channel: String,
+    /// The event as JSON.
+    pub event: String,
+    pub created_at: f64,
+    pub attempts: f64,
+    pub next_attempt: Option<f64>,
+    pub result: String,
+    /// Every attempt, as a JSON array of `{"at","result"}`.
+    pub log: String,
+}
+
+const NOTIFICATION_COLUMNS: &str =
+    "id, channel, event, created_at, attempts, next_attempt, result, log";
+
+impl Db {
+    pub async fn channels(&self) -> Result<Vec<ChannelRow>> {
+        self.all(
+            "SELECT id, kind, url, name, created_at FROM channels ORDER BY created_at, id",
+            &[],
+        )
+        .await
+    }
+
+    pub async fn create_channel(&self, c: &ChannelRow) -> Result<()> {
+        self.batch(vec![self.stmt(
+            "INSERT INTO channels (id, kind, url, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                text(&c.id),
+                text(&c.kind),
+                text(&c.url),
+                text(&c.name),
+                num(c.created_at),
+            ],
+        )?])
+        .await?;
+        Ok(())
+    }
+
+    /// Returns whether there was a channel to delete.
+    pub async fn delete_channel(&self, id: &str) -> Result<bool> {
+        let r = self
+            .batch(vec![
+                self.stmt("DELETE FROM channels WHERE id = ?1", &[text(id)])?
+            ])
+            .await?;
+        Ok(Self::changes(r.first()) > 0)
+    }
+
+    /// Queues every event (JSON texts) for every channel, or for `only` that one, due at once,
+    /// in one statement whatever their number, so a scheduled run's queries stay bounded.
+    /// Returns the new notifications' ids.
+    pub async fn queue(&self, events: &[String], only: Option<&str>, now: f64) -> Result<Vec<f64>> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: f64,
+        }
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(events).map_err(|e| {
+            worker::console_error!("notification events did not serialize: {e}");
+            crate::domain::error::ApiError::internal()
+        })?;
+        self.all::<Id>(
+            "INSERT INTO notifications (channel, event, created_at, next_attempt)
+             SELECT c.id, e.value, ?2, ?2 FROM json_each(?1) AS e CROSS JOIN channels AS c
+             WHERE ?3 IS NULL OR c.id = ?3
+             RETURNING id",
+            &[
+                text(&list),
+                num(now),
+                only.map(text).unwrap_or(JsValue::NULL),
+            ],
+        )
+        .await
+        .map(|ids| ids.into_iter().map(|i| i.id).collect())
+    }
+
+    /// Notifications due for an attempt by `now`, oldest first, with their channel.
+    pub async fn due_notifications(&self, now: f64, limit: u32) -> Result<Vec<NotificationRow>> {
+        self.all(
+            &format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+                 WHERE next_attempt <= ?1 ORDER BY next_attempt LIMIT ?2"
+            ),
+            &[num(now), num(limit)],
+        )
+        .await
+    }
+
+    /// These notifications, if still due (another delivery may have taken them).
+    pub async fn notifications_by_id(&self, ids: &[f64]) -> Result<Vec<NotificationRow>> {
+        // Whole numbers (row ids), so joining them is the JSON array.
+        let list = format!(
+            "[{}]",
+            ids.iter()
+                .map(|i| format!("{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        self.all(
+            &format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND next_attempt IS NOT NULL"
+            ),
+            &[text(&list)],
+        )
+        .await
+    }
+
+    /// Records one attempt: its result, and when to try again (`None`: delivered or given up).
+    pub async fn record_attempt(
+        &self,
+        id: f64,
+        at: f64,
+        result: &str,
+        next_attempt: Option<f64>,
+    ) -> Result<()> {
+        self.batch(vec![self.stmt(
+            "UPDATE notifications SET attempts = attempts + 1, result = ?3, next_attempt = ?4,
+               log = json_insert(log, '$[#]', json_object('at', ?2, 'result', ?3))
+             WHERE id = ?1",
+            &[
+                num(id),
+                num(at),
+                text(result),
+                next_attempt.map(num).unwrap_or(JsValue::NULL),
+            ],
+        )?])
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` notifications, newest first.
+    pub async fn notifications(&self, limit: u32) -> Result<Vec<NotificationRow>> {
+        self.all(
+            &format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications ORDER BY id DESC LIMIT ?1"),
+            &[num(limit)],
+        )
+        .await
+    }
+}
