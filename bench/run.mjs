@@ -201,6 +201,9 @@ async function main() {
   const q2 = await p.call("/api/v1/charts/query.week?step=1h");
   results.d1.query_7d_minutes_as_hours = { read: q2.read, points: q2.body.points.length };
 
+  // Before any load: the Worker's own CPU per ingest, request by request.
+  results.wasm_cpu = await wasmCpu(base, headers);
+
   // Load: the same generator and settings for both services.
   results.pushplot.health_no_d1 = await load("health", { url: `${base}/api/v1/health` });
   results.pushplot.single = await load("single", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: '{"chart":"bench.single","value":42}' });
@@ -228,6 +231,47 @@ async function main() {
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
   console.log(table(results));
   console.log(`\nresults: ${path.relative(root, out)}`);
+}
+
+/**
+ * workerd CPU per request, sequentially (no group commit, no overlap): the no-D1 health route as
+ * the floor, and ingest batches of 1,000 and 10,000 points over 100 series whose last point is bad,
+ * so that the whole body is parsed and nothing reaches D1. The difference to the floor is what
+ * parsing a batch costs the Worker, the part the free plan's 10 ms of CPU limits.
+ */
+async function wasmCpu(base, headers) {
+  const rounds = smoke ? 3 : 30;
+  const refused = (n) =>
+    JSON.stringify(
+      Array.from({ length: n }, (_, i) => ({
+        chart: `cpu.s${i % 100}`,
+        value: i === n - 1 ? "bad" : (i % 97) * 1.25,
+        ts: nowSecs() - 3600 + i * 0.3,
+        labels: { host: `prod${i % 4}` },
+      })),
+    );
+  const cases = { health: null, refused_1000: refused(1000), refused_10000: refused(10000) };
+  const ms = {};
+  for (const [name, body] of Object.entries(cases)) {
+    const send = () =>
+      body
+        ? fetch(`${base}/api/v1/ingest`, { method: "POST", headers, body }).then((r) => r.text())
+        : fetch(`${base}/api/v1/health`).then((r) => r.text());
+    await send(); // warm
+    const before = groupCpu(measuredGroup).workerd || 0;
+    for (let i = 0; i < rounds; i++) await send();
+    ms[name] = Number(((((groupCpu(measuredGroup).workerd || 0) - before) * 1000) / rounds).toFixed(2));
+  }
+  const parse = (n) => Number(Math.max(0, ms[`refused_${n}`] - ms.health).toFixed(2));
+  const per_point = (parse(10000) - parse(1000)) / 9000;
+  return {
+    rounds,
+    workerd_ms_per_request: ms,
+    parse_ms_1000_points: parse(1000),
+    parse_ms_10000_points: parse(10000),
+    // Where the parsing alone reaches the free plan's 10 ms, along the line through both sizes.
+    points_within_10ms: per_point > 0 ? Math.floor(1000 + (10 - parse(1000)) / per_point) : null,
+  };
 }
 
 /** The commit the sizes belong to (`+dirty` when the tree holds uncommitted changes). */
@@ -327,13 +371,30 @@ function targets(r) {
   add("dashboard JS and CSS, gzip", `${(r.size.dashboard_gzip_bytes / 1024).toFixed(0)} KB`, "<= 120 KB", r.size.dashboard_gzip_bytes <= 120 * 1024);
   const parser = r.ingest_parse.cases.find((c) => c.points === 10000 && c.series === 100);
   add("ingest parser: 10,000 points in 100 series, natively", `${parser.ms} ms`, "<= 4 ms", parser.ms <= 4);
-  add("release wasm gzip", `${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB`, "< 250 KB", r.size.wasm_gzip_bytes < 250 * 1024);
+  // The budget issue 7 set for everything through job runs, alerts and Prometheus push.
+  add("release wasm gzip", `${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB`, "<= 300 KB", r.size.wasm_gzip_bytes <= 300 * 1024);
+  if (r.wasm_cpu) {
+    add("Worker CPU to parse 10,000 points (free plan: 10 ms a request)", `${r.wasm_cpu.parse_ms_10000_points} ms`, "<= 10 ms", r.wasm_cpu.parse_ms_10000_points <= 10);
+  }
   return t;
 }
 
 function table(r) {
   const row = (cells) => `| ${cells.join(" | ")} |`;
+  const cpu = r.wasm_cpu;
+  const cpuLines = cpu
+    ? [
+        `### Worker CPU per ingest (workerd, sequential, ${cpu.rounds} requests each)`,
+        "",
+        `- health (no D1, the floor): ${cpu.workerd_ms_per_request.health} ms`,
+        `- 1,000 points over 100 series, refused at the last point: ${cpu.workerd_ms_per_request.refused_1000} ms (parsing: ${cpu.parse_ms_1000_points} ms)`,
+        `- 10,000 points over 100 series, refused at the last point: ${cpu.workerd_ms_per_request.refused_10000} ms (parsing: ${cpu.parse_ms_10000_points} ms)`,
+        `- largest batch whose parsing fits the free plan's 10 ms of CPU, by this line: about ${cpu.points_within_10ms} points`,
+        "",
+      ]
+    : [];
   const lines = [
+    ...cpuLines,
     `### Throughput (${r.settings.connections} connections, ${r.settings.duration_s} s each, ${r.settings.generator})`,
     "",
     row(["workload", "pushplot req/s", "pushplot points/s", "p50 / p99 ms", "Pushgateway req/s", "Pushgateway samples/s", "p50 / p99 ms"]),

@@ -202,6 +202,25 @@ test("a batch that fails in a shared group-commit round fails alone; the request
   }
 });
 
+test("a batch whose SQL parameter would pass 1 MB is written in several parameters of one transaction", async () => {
+  const w = await startWorker();
+  try {
+    const t0 = nowSecs() - 20_000;
+    const quotes = '\\"'.repeat(15);
+    const body = "[" + Array.from({ length: 8000 }, (_, i) =>
+      `{"chart":"split.s${i % 1000}","value":-9.87654321012345e-300,"ts":${t0 + i}.123456,"labels":{"a":"${quotes}"}}`).join(",") + "]";
+    assert.ok(body.length < 1024 * 1024, `${body.length} bytes`);
+    const r = await w.ingest(body);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.accepted, 8000);
+    const listed = (await w.get("/api/v1/charts")).body.charts.filter((s) => s.chart.startsWith("split."));
+    assert.equal(listed.length, 1000);
+    assert.equal(listed.reduce((n, s) => n + s.points, 0), 8000, "every point is stored");
+  } finally {
+    await w.dispose();
+  }
+});
+
 test("a key's chart list reads the charts it may see, not every series", async () => {
   const w = await startWorker();
   try {

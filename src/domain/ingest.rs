@@ -165,6 +165,18 @@ impl Batch {
     /// `[{"c":chart,"l":"canonical labels","p":[[second,count,sum,min,max,last,last_ts],...]},...]`,
     /// spelled byte for byte as serde_json spells it, written by hand into one string.
     pub fn to_sql_json(&self) -> String {
+        // With no cap there is exactly one parameter.
+        self.to_sql_params(usize::MAX)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The same text as `to_sql_json`, cut into parameters of at most `cap` bytes each (D1 takes
+    /// at most 2,000,000 bytes in one value). A series that does not fit goes on in the next
+    /// parameter under its own `{"c","l"}` header: SQL folds buckets of one series from several
+    /// parameters as it folds them from one. Only a single bucket larger than `cap` exceeds it.
+    pub fn to_sql_params(&self, cap: usize) -> Vec<String> {
         // A bucket of one point with a ten-digit time takes about 60 bytes; a little too much
         // room costs less than growing.
         let size = self
@@ -172,44 +184,74 @@ impl Batch {
             .iter()
             .map(|s| 96 + 2 * s.chart.as_str().len() + 72 * s.points.len())
             .sum::<usize>();
-        let mut out = String::with_capacity(size + 2);
+        let mut params = Vec::new();
+        let mut out = String::with_capacity(size.min(cap).saturating_add(2));
+        let mut header = String::new();
+        let mut bucket = String::new();
         let mut buckets = Vec::new();
         let mut slots = HashMap::new();
         out.push('[');
-        for (i, s) in self.series.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(r#"{"c":"#);
-            push_json_str(&mut out, s.chart.as_str());
-            out.push_str(r#","l":"#);
-            push_json_str(&mut out, &s.labels.canonical());
-            out.push_str(r#","p":"#);
+        for s in &self.series {
+            header.clear();
+            header.push_str(r#"{"c":"#);
+            push_json_str(&mut header, s.chart.as_str());
+            header.push_str(r#","l":"#);
+            push_json_str(&mut header, &s.labels.canonical());
+            header.push_str(r#","p":["#);
             merge_by_second(&s.points, &mut buckets, &mut slots);
-            for (j, b) in buckets.iter().enumerate() {
-                // Each bucket closes the one before it. Writing to a String cannot fail.
-                out.push_str(if j == 0 { "[[" } else { "],[" });
+            let mut open = false;
+            for b in &buckets {
+                bucket.clear();
+                // Writing to a String cannot fail.
                 if b.count == 1 {
                     // One point: its value is the sum, the min, the max and the last.
-                    let _ = write!(out, "{},1", b.ts);
-                    let value = out.len();
-                    push_float(&mut out, b.last);
-                    let end = out.len();
+                    let _ = write!(bucket, "[{},1", b.ts);
+                    let value = bucket.len();
+                    push_float(&mut bucket, b.last);
+                    let end = bucket.len();
                     for _ in 0..3 {
-                        out.extend_from_within(value..end);
+                        bucket.extend_from_within(value..end);
                     }
                 } else {
-                    let _ = write!(out, "{},{}", b.ts, b.count);
+                    let _ = write!(bucket, "[{},{}", b.ts, b.count);
                     for x in [b.sum, b.min, b.max, b.last] {
-                        push_float(&mut out, x);
+                        push_float(&mut bucket, x);
                     }
                 }
-                push_float(&mut out, b.last_ts);
+                push_float(&mut bucket, b.last_ts);
+                bucket.push(']');
+                // What adding this bucket takes, with what closes the group and the array.
+                let need = bucket.len() + if open { 1 } else { header.len() + 1 } + 3;
+                if out.len() > 1 && out.len() + need > cap {
+                    if open {
+                        out.push_str("]}");
+                    }
+                    out.push(']');
+                    params.push(std::mem::replace(&mut out, String::from("[")));
+                    open = false;
+                }
+                if open {
+                    out.push(',');
+                } else {
+                    if out.len() > 1 {
+                        out.push(',');
+                    }
+                    out.push_str(&header);
+                    open = true;
+                }
+                out.push_str(&bucket);
             }
-            out.push_str(if buckets.is_empty() { "[]}" } else { "]]}" });
+            if !open {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push_str(&header);
+            }
+            out.push_str("]}");
         }
         out.push(']');
-        out
+        params.push(out);
+        params
     }
 }
 
@@ -917,6 +959,92 @@ mod tests {
 
     fn parse(body: &str) -> Result<Batch, ApiError> {
         Batch::parse(body.as_bytes(), &Config::default(), NOW)
+    }
+
+    /// Every bucket of every (chart, labels) in SQL parameters, in order.
+    fn buckets_by_series(params: &[String]) -> Vec<(String, String, serde_json::Value)> {
+        let mut out = Vec::new();
+        for p in params {
+            let v: serde_json::Value = serde_json::from_str(p).expect("each parameter is JSON");
+            for g in v.as_array().unwrap() {
+                for b in g["p"].as_array().unwrap() {
+                    out.push((
+                        g["c"].as_str().unwrap().to_string(),
+                        g["l"].as_str().unwrap().to_string(),
+                        b.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn without_a_cap_the_sql_parameter_is_one_and_the_same_text() {
+        let b = parse(
+            r#"[{"chart":"a","value":1,"ts":1699999000.5},{"chart":"b","value":2,"labels":{"h":"x\"y"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(b.to_sql_params(usize::MAX), vec![b.to_sql_json()]);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_cap_is_split_into_parameters_that_keep_every_bucket() {
+        let points: Vec<String> = (0..2000)
+            .map(|i| {
+                format!(
+                    r#"{{"chart":"c{}","value":{},"ts":{},"labels":{{"q":"{}"}}}}"#,
+                    i % 7,
+                    -1.234_567_890_123_4e-7 * f64::from(i),
+                    1_699_990_000 + i,
+                    "\\\"".repeat(40)
+                )
+            })
+            .collect();
+        let b = parse(&format!("[{}]", points.join(","))).unwrap();
+        let whole = b.to_sql_json();
+        let cap = 20_000;
+        let params = b.to_sql_params(cap);
+        assert!(
+            params.len() > whole.len() / cap,
+            "{} parameters",
+            params.len()
+        );
+        for p in &params {
+            assert!(p.len() <= cap, "a parameter of {} bytes", p.len());
+        }
+        assert_eq!(buckets_by_series(&params), buckets_by_series(&[whole]));
+    }
+
+    #[test]
+    fn the_largest_body_makes_parameters_under_half_of_what_d1_takes() {
+        use crate::domain::round::MAX_PARAM_BYTES;
+        // 8,000 points of long values and quote-heavy labels in 1,000 series: near 1 MiB.
+        let points: Vec<String> = (0..8_000)
+            .map(|i| {
+                format!(
+                    r#"{{"chart":"s{}","value":-9.87654321012345e-300,"ts":{},"labels":{{"a":"{}"}}}}"#,
+                    i % 1000,
+                    1_699_990_000.123_456 + f64::from(i),
+                    "\\\"".repeat(15)
+                )
+            })
+            .collect();
+        let body = format!("[{}]", points.join(","));
+        assert!(body.len() <= crate::domain::config::MAX_BODY_BYTES);
+        let b = parse(&body).unwrap();
+        assert!(
+            b.to_sql_json().len() > MAX_PARAM_BYTES,
+            "as one parameter it would be too big"
+        );
+        let params = b.to_sql_params(MAX_PARAM_BYTES);
+        assert!(params.len() >= 2);
+        assert!(params.iter().all(|p| p.len() <= MAX_PARAM_BYTES));
+        assert_eq!(
+            buckets_by_series(&params).len(),
+            8_000,
+            "every point, one bucket a second"
+        );
     }
 
     #[test]

@@ -231,9 +231,9 @@ async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> 
         .collect()
 }
 
-// TODO(lead): Batch::to_sql_params(MAX_PARAM_BYTES) once the typed parser lands in ingest.rs.
+/// The batch as D1-sized SQL parameters.
 fn sql_params(batch: &Batch) -> Vec<String> {
-    vec![batch.to_sql_json()]
+    batch.to_sql_params(MAX_PARAM_BYTES)
 }
 
 fn as_strs(params: &[String]) -> Vec<&str> {
