@@ -200,6 +200,36 @@ pub struct Run {
     pub outcome: Outcome,
 }
 
+/// A run's message: the first 10 KB of the ping's body (such as the last lines of a log), as
+/// text, cut on a character boundary.
+pub fn run_message(body: &[u8]) -> String {
+    const MESSAGE_BYTES: usize = 10 * 1024;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MESSAGE_BYTES + 4)]);
+    let mut end = text.len().min(MESSAGE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+impl Run {
+    /// The run in one line for a notification: outcome, exit code, duration and message.
+    pub fn detail(&self, message: &str) -> String {
+        let mut d = format!("last run: {}", self.outcome.as_str());
+        if let Some(code) = self.exit_code {
+            d.push_str(&format!(", exit code {code}"));
+        }
+        if let Some(s) = self.duration {
+            d.push_str(&format!(", {s:.1} s"));
+        }
+        if !message.trim().is_empty() {
+            d.push_str(": ");
+            d.push_str(message.trim());
+        }
+        d
+    }
+}
+
 /// What a job is, as its page and its alerts say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -484,6 +514,31 @@ mod check_tests {
     fn a_paused_job_is_never_looked_at() {
         let s = JobState::new(T0).set_paused(true, T0);
         assert_eq!(s.check_at(&hourly(), &FixedOffset(0), T0), None);
+    }
+
+    #[test]
+    fn a_runs_message_is_the_first_10_kb_cut_on_a_character_boundary() {
+        assert_eq!(run_message(b"disk full\n").as_str(), "disk full\n");
+        let long = "é".repeat(6000);
+        let m = run_message(long.as_bytes());
+        assert!(m.len() <= 10 * 1024 && m.len() >= 10 * 1024 - 1);
+        assert!(m.chars().all(|c| c == 'é'));
+        assert_eq!(run_message(&[0xff, b'a']), "\u{fffd}a");
+    }
+
+    #[test]
+    fn a_run_is_told_in_one_line_with_its_exit_code_duration_and_message() {
+        let run = Run {
+            started: Some(T0),
+            finished: T0 + 12.34,
+            duration: Some(12.34),
+            exit_code: Some(2),
+            outcome: Outcome::Failure,
+        };
+        assert_eq!(
+            run.detail("  tar: disk full\n"),
+            "last run: failure, exit code 2, 12.3 s: tar: disk full"
+        );
     }
 
     #[test]

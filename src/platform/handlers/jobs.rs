@@ -3,7 +3,9 @@
 
 use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
-use crate::domain::job::{JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status};
+use crate::domain::job::{
+    run_message, JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status,
+};
 use crate::domain::keys::{Action, Names};
 use crate::domain::notify::Event;
 use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
@@ -15,8 +17,6 @@ use serde::Serialize;
 use std::rc::Rc;
 use worker::Response;
 
-/// A run's message: the first 10 KB of the ping's body, such as the last lines of a log.
-const MESSAGE_BYTES: usize = 10 * 1024;
 /// A ping that lost a race with another ping of the same job reads the job again this often.
 const SAVE_TRIES: usize = 4;
 
@@ -102,7 +102,7 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
     let caller = auth::pinger(ctx).await?;
     caller.may(Action::PingJob(job.as_str()), false)?;
     let rid = ctx.param("rid").map(RunId::parse).transpose()?;
-    let message = message_of(&ctx.body().await?);
+    let message = run_message(&ctx.body().await?);
     let ping = Ping {
         kind,
         rid,
@@ -137,7 +137,7 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
         });
         if ctx.db.save_job(&write, run_write.as_ref()).await? {
             if let Some(c) = change.filter(|c| c.notifies()) {
-                let detail = run.as_ref().map(|r| run_detail(r, &message));
+                let detail = run.as_ref().map(|r| r.detail(&message));
                 let event = Event::job(job, &c, ctx.now, detail, ctx.origin().as_deref());
                 announce(ctx, vec![event.to_json()]).await?;
             }
@@ -163,22 +163,6 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
     } else {
         http::plain(200, "OK\n")
     })
-}
-
-/// A run in one line for a notification: its outcome, exit code, duration and message.
-pub fn run_detail(run: &Run, message: &str) -> String {
-    let mut d = format!("last run: {}", run.outcome.as_str());
-    if let Some(code) = run.exit_code {
-        d.push_str(&format!(", exit code {code}"));
-    }
-    if let Some(s) = run.duration {
-        d.push_str(&format!(", {s:.1} s"));
-    }
-    if !message.trim().is_empty() {
-        d.push_str(": ");
-        d.push_str(message.trim());
-    }
-    d
 }
 
 /// Queues events for every channel and delivers them after the response.
@@ -231,16 +215,6 @@ async fn chart_run(db: &Db, job: &JobName, run: &Run, ctx: &Ctx) -> Result<()> {
     let written = commit::write(db, &batch, &ctx.cfg, ctx.now).await?;
     db.share(written.cost, written.requests, written.led);
     Ok(())
-}
-
-/// The first 10 KB of a body as text, cut on a character boundary.
-fn message_of(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(MESSAGE_BYTES + 4)]);
-    let mut end = text.len().min(MESSAGE_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 #[derive(Serialize)]
