@@ -3,7 +3,8 @@
 
 -- One row per job. `state` is the domain's JobState as JSON (open starts, last ping, last outcome),
 -- read and written whole by each ping; `version` lets a ping that raced another one notice and
--- try again. `check_at` is when the scheduled handler must look at the job next (its due time
+-- try again, and `writer` (random, per save) lets the run and the notifications of a save go in
+-- only with the job row they belong to. `check_at` is when the scheduled handler must look at the job next (its due time
 -- plus grace, or an open start plus grace); NULL when nothing can change without a ping (paused).
 CREATE TABLE jobs (
   name TEXT PRIMARY KEY,
@@ -17,7 +18,8 @@ CREATE TABLE jobs (
   check_at INTEGER,
   last_duration REAL,
   last_exit_code INTEGER,
-  version INTEGER NOT NULL DEFAULT 0
+  version INTEGER NOT NULL DEFAULT 0,
+  writer TEXT
 ) WITHOUT ROWID;
 
 -- The scheduled handler reads only the jobs that are due for a look, not one row per job.

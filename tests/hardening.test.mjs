@@ -108,7 +108,7 @@ test("an ingest or admin key in a URL is refused on read routes; a read key work
       assert.equal(r.headers.get("Server-Timing"), null);
     }
     const r = await c.get(`/api/v1/charts/users?key=${key}`, null);
-    assert.equal(r.body.error.code, "url_key_not_read");
+    assert.equal(r.body.error.code, "url_key_not_allowed");
     assert.match(r.body.error.message, /read key/);
   }
   assert.equal((await c.get(`/api/v1/charts/users?key=${read}`, null)).status, 200);
@@ -213,6 +213,9 @@ test("a batch whose SQL parameter would pass 1 MB is written in several paramete
     const r = await w.ingest(body);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.accepted, 8000);
+    const queries = Number(/queries=(\d+)/.exec(r.headers.get("Server-Timing"))[1]);
+    assert.ok(queries >= 6, `${queries} statements: at least three parameters of two statements each, in one call`);
+    assert.match(r.headers.get("Server-Timing"), /calls=1\b/);
     const listed = (await w.get("/api/v1/charts")).body.charts.filter((s) => s.chart.startsWith("split."));
     assert.equal(listed.length, 1000);
     assert.equal(listed.reduce((n, s) => n + s.points, 0), 8000, "every point is stored");

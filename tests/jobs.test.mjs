@@ -134,6 +134,14 @@ test("a key limited to shop. can ping shop.backup and not blog.backup; ping URLs
   assert.equal((await ping("/ping/blog.backup", { key: shop })).status, 403);
   assert.equal((await c.fetch(`/ping/shop.backup?key=${shop}`)).status, 200, "the key in a crontab URL");
   assert.equal((await c.fetch(`/ping/shop.backup?key=${ADMIN}`)).status, 401, "never the admin token in a URL");
+  const adminKey = await c.newKey("admin");
+  const inUrl = await c.fetch(`/ping/shop.backup?key=${adminKey}`);
+  assert.equal(inUrl.status, 403, "nor an admin key");
+  assert.equal(inUrl.body.error.code, "url_key_not_allowed");
+  assert.equal((await ping("/ping/shop.backup", { key: adminKey })).status, 200, "in a header it pings");
+  const oneChart = await c.newKey("ingest", { chart: "solo" });
+  const solo = await ping("/ping/solo", { key: oneChart });
+  assert.equal(solo.status, 403, "its runs would be charted as solo.duration and solo.exit_code, outside the key");
   const read = await c.newKey("read");
   assert.equal((await ping("/ping/shop.backup", { key: read })).status, 403);
   assert.equal((await c.get(`/api/v1/jobs?key=${shop}`, null)).status, 403, "an ingest key in a URL does not read");
@@ -155,6 +163,15 @@ test("the job list shows each job's status, schedule and last run; only an admin
   assert.equal((await c.send("DELETE", "/api/v1/jobs/backup")).status, 200);
   assert.equal((await c.get("/api/v1/jobs/backup")).status, 404);
   assert.equal((await c.get("/api/v1/charts/backup.duration")).status, 200, "its charts stay");
+});
+
+test("pings racing for one job record every run exactly once", async () => {
+  await ping("/ping/race");
+  const answers = await Promise.all(Array.from({ length: 12 }, () => ping("/ping/race")));
+  const ok = answers.filter((a) => a.status === 200).length;
+  for (const a of answers) assert.ok([200, 503].includes(a.status), `${a.status} ${JSON.stringify(a.body)}`);
+  const runs = (await job("race")).runs.length;
+  assert.equal(runs, 1 + ok, "one run per ping that was answered OK, no more");
 });
 
 test("a ping into an existing job costs a small, fixed number of rows", async () => {

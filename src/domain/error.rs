@@ -64,7 +64,7 @@ codes! {
     // Who may do what.
     Unauthorized = 401 "unauthorized",
     Forbidden = 403 "forbidden",
-    UrlKeyNotRead = 403 "url_key_not_read",
+    UrlKeyNotAllowed = 403 "url_key_not_allowed",
     AdminDisabled = 403 "admin_disabled",
     // What is not there.
     NotFound = 404 "not_found",
@@ -79,6 +79,7 @@ codes! {
     InternalError = 500 "internal_error",
     BadConfiguration = 500 "bad_configuration",
     WriteUnconfirmed = 503 "write_unconfirmed",
+    Busy = 503 "busy",
 }
 
 impl PartialEq<&str> for Code {
@@ -138,6 +139,15 @@ impl ApiError {
         Self::new(
             Code::InternalError,
             "something went wrong on our side; nothing from this request was stored",
+        )
+    }
+
+    /// Nothing of the request was written, for reasons that pass (contention, the query budget
+    /// of one invocation): the client should send it again.
+    pub fn busy() -> Self {
+        Self::new(
+            Code::Busy,
+            "nothing from this request was written because the service was busy; send it again",
         )
     }
 

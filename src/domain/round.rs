@@ -1,15 +1,20 @@
 //! How a group-commit round is made: which waiting writes it takes, by the bytes of their SQL
 //! parameters, and how those JSON arrays are packed into values D1 accepts.
 
-/// D1 refuses a string value over 2,000,000 bytes; a parameter stays at half of that, so that
-/// nothing we do not count (D1's own framing, a miscount) can push it over.
-pub const MAX_PARAM_BYTES: usize = 1_000_000;
-/// The most parameter bytes one round carries: two full parameters, four statements.
+/// D1's limit for one string value is given as 1,000,000 bytes in some of its documentation and
+/// 2,000,000 in others; a parameter stays at half of the smaller, so that nothing we do not count
+/// (D1's own framing, a miscount) can push it over.
+pub const MAX_PARAM_BYTES: usize = 500_000;
+/// The most parameter bytes one round carries (a request's own batch may be larger: it rides alone).
 pub const MAX_ROUND_BYTES: usize = 2 * MAX_PARAM_BYTES;
 /// The most requests one round carries. A round refused by the series limit is written again in
-/// halves to find the request at fault: with 10 members that is at most 19 D1 calls (38 queries),
-/// inside the free plan's 50 per invocation even if every member is at fault.
+/// halves to find the request at fault; `MAX_QUERIES` stops that search before the invocation's
+/// budget runs out, and the requests not yet written then answer `busy` (nothing of them was
+/// written, so sending them again is safe).
 pub const MAX_MEMBERS: usize = 10;
+/// Statements one write may spend on a round, retries included: the free plan allows 50 queries
+/// per invocation, and a request has made a few before it writes (its key, for one).
+pub const MAX_QUERIES: usize = 40;
 
 /// Which of the waiting writes (their sizes in bytes, in arrival order) join the leader's write of
 /// `own` bytes: every one that still fits, in order, up to MAX_MEMBERS in all. The leader's own

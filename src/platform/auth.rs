@@ -60,7 +60,7 @@ pub async fn reader(ctx: &Ctx) -> Result<Caller> {
                     scope: Scope::Read, ..
                 } => Ok(key),
                 _ => Err(ApiError::new(
-                    Code::UrlKeyNotRead,
+                    Code::UrlKeyNotAllowed,
                     "a key in a URL (?key=) must be a read key; send ingest and admin keys in the X-API-Key header",
                 )),
             },
@@ -71,12 +71,22 @@ pub async fn reader(ctx: &Ctx) -> Result<Caller> {
 }
 
 /// The caller of a ping. A ping URL is pasted into crontabs, so here, and only here, a key in the
-/// URL may be an ingest key (the route's access check still wants the ingest scope and the job
-/// inside the key's chart limit). Never the admin token.
+/// URL is an ingest key (the route's access check still wants the job inside the key's chart
+/// limit). Never an admin key, and never the admin token: those must not end up in crontabs,
+/// proxy logs and shell history.
 pub async fn pinger(ctx: &Ctx) -> Result<Caller> {
     match caller(ctx).await? {
         Caller::Anonymous => match ctx.param("key").filter(|k| !k.is_empty()) {
-            Some(k) => stored_key(k, &ctx.db, ctx.now).await,
+            Some(k) => match stored_key(k, &ctx.db, ctx.now).await? {
+                key @ Caller::Key {
+                    scope: Scope::Ingest,
+                    ..
+                } => Ok(key),
+                _ => Err(ApiError::new(
+                    Code::UrlKeyNotAllowed,
+                    "a key in a ping URL (?key=) must be an ingest key; send other keys in the X-API-Key header",
+                )),
+            },
             None => Ok(Caller::Anonymous),
         },
         known => Ok(known),

@@ -6,13 +6,14 @@ use crate::domain::job::JobName;
 use crate::domain::notify::Event;
 use crate::platform::context::Result;
 use crate::platform::db::Db;
-use crate::platform::handlers::jobs::{load, to_write, zone_of};
+use crate::platform::db::Guarded;
+use crate::platform::handlers::jobs::{load, to_write, writer_id, zone_of};
 use crate::platform::notify;
 
-/// Jobs judged per run: one query reads them and one batch of this many statements saves them.
-/// With one query to queue notifications, one to find due ones, one for channels and one per
-/// delivery attempt, a run stays near 33 of the free plan's 50 queries per invocation. More due
-/// jobs wait for the next minute.
+/// Jobs judged per run: one query reads them and one batch of this many statements (plus one that
+/// queues their notifications) saves them. With one query to claim due notifications, one for
+/// channels and one per delivery attempt, a run stays near 33 of the free plan's 50 queries per
+/// invocation. More due jobs wait for the next minute.
 const MAX_JOBS: u32 = 20;
 
 pub struct Summary {
@@ -38,13 +39,14 @@ pub async fn run(db: &Db, _cfg: &Config, now: f64) -> Result<Summary> {
     let mut changed = 0;
     let mut events = Vec::new();
     for row in &rows {
-        let Ok(mut loaded) = load(Some(row), now) else {
-            continue;
-        };
-        let zone = match zone_of(&loaded.schedule) {
-            Ok(z) => z,
+        let judged = load(Some(row), now)
+            .and_then(|loaded| zone_of(&loaded.schedule).map(|zone| (loaded, zone)));
+        let (mut loaded, zone) = match judged {
+            Ok(j) => j,
             Err(e) => {
-                worker::console_error!("job {:?}: {e}", row.name);
+                // Out of the way for an hour, so that it cannot hold back the jobs behind it.
+                worker::console_error!("job {:?} cannot be judged: {e}", row.name);
+                db.postpone_job(&row.name, now + 3600.0).await?;
                 continue;
             }
         };
@@ -55,7 +57,10 @@ pub async fn run(db: &Db, _cfg: &Config, now: f64) -> Result<Summary> {
             if c.notifies() {
                 if let Ok(name) = JobName::parse(&row.name) {
                     // No request, so no origin for links: the message names the job.
-                    events.push(Event::job(&name, &c, now, None, None).to_json());
+                    events.push((
+                        row.name.as_str(),
+                        Event::job(&name, &c, now, None, None).to_json(),
+                    ));
                 }
             }
         }
@@ -73,13 +78,24 @@ pub async fn run(db: &Db, _cfg: &Config, now: f64) -> Result<Summary> {
             to_write(&row.name, loaded, schedule_json, state_json, &**zone, now)
         })
         .collect();
-    db.settle_jobs(&writes).await?;
-    db.queue(&events, None, now).await?;
-    // New ones and retries whose time has come, oldest first.
-    let due = db
-        .due_notifications(now, notify::MAX_ATTEMPTS_PER_RUN)
-        .await?;
-    let delivered = notify::deliver(db, &due).await?;
+    // One writer text for the run: a job's notification is queued only if its update was saved.
+    let writer = writer_id()?;
+    let guarded: Vec<Guarded> = events
+        .iter()
+        .map(|(job, event)| Guarded {
+            job,
+            writer: &writer,
+            event,
+        })
+        .collect();
+    db.settle_jobs(&writes, &writer, &guarded, now).await?;
+    // New ones and retries whose time has come, oldest first, taken so nobody else sends them.
+    let due = db.claim_due(now, notify::MAX_ATTEMPTS_PER_RUN).await?;
+    let delivered = notify::deliver(db, &due)
+        .await?
+        .iter()
+        .filter(|a| a.ok)
+        .count();
     Ok(Summary {
         looked_at: rows.len(),
         changed,

@@ -112,8 +112,8 @@ pub fn with_cost(resp: Response, cost: Cost) -> Response {
             String::new()
         };
         let value = format!(
-            "d1;dur={:.1};desc=\"read={} written={} calls={}{shared}\"",
-            cost.ms, cost.rows_read, cost.rows_written, cost.calls
+            "d1;dur={:.1};desc=\"read={} written={} calls={} queries={}{shared}\"",
+            cost.ms, cost.rows_read, cost.rows_written, cost.calls, cost.queries
         );
         let _ = resp.headers().set("Server-Timing", &value);
     }

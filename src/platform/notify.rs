@@ -15,13 +15,20 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_ATTEMPTS_PER_RUN: u32 = 8;
 
 fn now_secs() -> f64 {
-    worker::js_sys::Date::now() / 1000.0
+    crate::platform::now_secs()
 }
 
-/// Sends each notification to its channel and records the attempt. Returns how many succeeded.
-pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<usize> {
+/// One attempt's outcome, as logged.
+pub struct Attempt {
+    pub ok: bool,
+    pub result: String,
+}
+
+/// Sends each notification (already claimed) to its channel and records the attempt.
+pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<Vec<Attempt>> {
+    let mut attempts_made = Vec::with_capacity(rows.len());
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(attempts_made);
     }
     let channels: HashMap<String, ChannelRow> = db
         .channels()
@@ -29,7 +36,6 @@ pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<usize> {
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
-    let mut delivered = 0;
     for row in rows {
         let now = now_secs();
         let attempts = row.attempts as u32 + 1;
@@ -43,10 +49,10 @@ pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<usize> {
                 _ => Err("the stored notification does not read back".to_string()),
             },
         };
+        let mut ok = false;
         let (result, next) = match outcome {
             Ok((status, error)) => {
-                let ok = status.is_some_and(is_success);
-                delivered += usize::from(ok);
+                ok = status.is_some_and(is_success);
                 let next = if ok {
                     None
                 } else {
@@ -63,8 +69,9 @@ pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<usize> {
             result
         };
         db.record_attempt(row.id, now, &result, next).await?;
+        attempts_made.push(Attempt { ok, result });
     }
-    Ok(delivered)
+    Ok(attempts_made)
 }
 
 /// One HTTP POST to a receiver: its status and, when it failed, what it said or why it failed.

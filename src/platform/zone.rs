@@ -16,6 +16,9 @@ pub struct IntlZone {
     format_to_parts: Function,
 }
 
+/// Zones kept per isolate; past that a zone is built for each use.
+const MAX_CACHED_ZONES: usize = 64;
+
 thread_local! {
     /// Building a formatter costs far more than using one; a zone is built once per isolate.
     static ZONES: RefCell<HashMap<String, Rc<IntlZone>>> = RefCell::new(HashMap::new());
@@ -33,7 +36,13 @@ impl IntlZone {
                 format!("unknown time zone {tz:?}: use an IANA name such as Europe/Berlin or UTC"),
             )
         })?);
-        ZONES.with(|z| z.borrow_mut().insert(tz.to_string(), zone.clone()));
+        // Bounded: zone names come from requests, and every spelling Intl accepts is a new key.
+        ZONES.with(|z| {
+            let mut z = z.borrow_mut();
+            if z.len() < MAX_CACHED_ZONES {
+                z.insert(tz.to_string(), zone.clone());
+            }
+        });
         Ok(zone)
     }
 

@@ -57,20 +57,21 @@ impl Db {
             stmts.push(self.stmt(UPSERT_BUCKETS, &[points, num(cfg.bucket_seconds)])?);
         }
         let started = worker::js_sys::Date::now();
+        let n = stmts.len();
         match self.d1.batch(stmts).await {
             Ok(results) => {
-                self.record(started, &results);
+                self.record(started, &results, n);
                 Ok(())
             }
             // The `series_added` trigger refuses a series past the limit, and the whole
             // transaction with it: nothing of the batch is stored.
             Err(e) if e.to_string().contains(TOO_MANY_SERIES) => {
-                self.record(started, &[]);
+                self.record(started, &[], n);
                 Err(too_many_series(None, cfg.max_series_per_chart))
             }
             // The call failed after it was sent: D1 may have committed it all the same.
             Err(e) => {
-                self.record(started, &[]);
+                self.record(started, &[], n);
                 worker::console_error!("d1 ingest: {e}");
                 Err(ApiError::write_unconfirmed())
             }

@@ -1,6 +1,7 @@
 //! Jobs and their runs: one row per job (its schedule and state, written whole by each ping under a
 //! version check), the newest 100 runs, and the jobs due for the scheduled check.
 
+use super::notify::Guarded;
 use super::{num, text, Db, Result};
 use crate::domain::keys::Names;
 use serde::Deserialize;
@@ -75,9 +76,19 @@ impl Db {
         Ok(rows.pop())
     }
 
-    /// Saves a job, and its finished run, in one transaction, if nobody saved it since it was read
-    /// (its version is unchanged). Returns whether it was saved; if not, read it again and retry.
-    pub async fn save_job(&self, job: &JobWrite<'_>, run: Option<&RunWrite<'_>>) -> Result<bool> {
+    /// Saves a job, its finished run and the notifications of its change in one transaction, if
+    /// nobody saved it since it was read (its version is unchanged). `writer` is a random text of
+    /// this save: the run and the notifications go in only if the job row is the one this save
+    /// wrote, so a save that lost a race adds nothing. Returns whether it was saved (if not, read
+    /// it again and retry) and the ids of the notifications queued.
+    pub async fn save_job(
+        &self,
+        job: &JobWrite<'_>,
+        run: Option<&RunWrite<'_>>,
+        events: &[String],
+        writer: &str,
+        now: f64,
+    ) -> Result<(bool, Vec<f64>)> {
         let new_version = job.version.map_or(0.0, |v| v + 1.0);
         let (last_duration, last_exit) = match run {
             Some(r) => (opt(r.duration), opt(r.exit_code.map(f64::from))),
@@ -85,15 +96,15 @@ impl Db {
         };
         let upsert = self.stmt(
             "INSERT INTO jobs (name, schedule, paused, status, state, created_at, last_ping,
-                               next_due, check_at, last_duration, last_exit_code, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                               next_due, check_at, last_duration, last_exit_code, version, writer)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14)
              ON CONFLICT (name) DO UPDATE SET
                schedule = excluded.schedule, paused = excluded.paused, status = excluded.status,
                state = excluded.state, last_ping = excluded.last_ping,
                next_due = excluded.next_due, check_at = excluded.check_at,
                last_duration = COALESCE(excluded.last_duration, last_duration),
                last_exit_code = CASE WHEN ?13 THEN excluded.last_exit_code ELSE last_exit_code END,
-               version = excluded.version
+               version = excluded.version, writer = excluded.writer
              WHERE version = ?12 - 1",
             &[
                 text(job.name),
@@ -109,16 +120,17 @@ impl Db {
                 last_exit,
                 num(new_version),
                 num(u8::from(run.is_some())),
+                text(writer),
             ],
         )?;
         let mut stmts = vec![upsert];
         if let Some(r) = run {
-            // Only if the job row above was ours: the version is the one this save wrote.
+            // Only if the job row above is this save's.
             stmts.push(self.stmt(
                 "INSERT INTO runs (job, id, started, finished, duration, exit_code, status, message)
                  SELECT ?1, COALESCE((SELECT MAX(id) FROM runs WHERE job = ?1), 0) + 1,
                         ?2, ?3, ?4, ?5, ?6, ?7
-                 WHERE (SELECT version FROM jobs WHERE name = ?1) = ?8",
+                 WHERE (SELECT writer FROM jobs WHERE name = ?1) = ?8",
                 &[
                     text(job.name),
                     opt(r.started),
@@ -127,12 +139,29 @@ impl Db {
                     opt(r.exit_code.map(f64::from)),
                     text(r.status),
                     text(r.message),
-                    num(new_version),
+                    text(writer),
                 ],
             )?);
         }
+        let guarded: Vec<Guarded> = events
+            .iter()
+            .map(|e| Guarded {
+                job: job.name,
+                writer,
+                event: e,
+            })
+            .collect();
+        let queued_at = stmts.len();
+        if !guarded.is_empty() {
+            stmts.push(self.queue_guarded(&guarded, now)?);
+        }
         let results = self.batch(stmts).await?;
-        Ok(Self::changes(results.first()) > 0)
+        let ids = if guarded.is_empty() {
+            Vec::new()
+        } else {
+            Self::ids(results.get(queued_at))
+        };
+        Ok((Self::changes(results.first()) > 0, ids))
     }
 
     /// The newest `limit` runs of a job, newest first.
@@ -176,17 +205,24 @@ impl Db {
         .await
     }
 
-    /// Updates jobs the scheduled check judged, each only if no ping saved it meanwhile.
-    pub async fn settle_jobs(&self, jobs: &[JobWrite<'_>]) -> Result<()> {
+    /// Updates jobs the scheduled check judged, each only if no ping saved it meanwhile, and
+    /// queues the notifications of the changes that were saved, in one transaction.
+    pub async fn settle_jobs(
+        &self,
+        jobs: &[JobWrite<'_>],
+        writer: &str,
+        events: &[Guarded<'_>],
+        now: f64,
+    ) -> Result<Vec<f64>> {
         if jobs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let stmts = jobs
+        let mut stmts = jobs
             .iter()
             .map(|j| {
                 self.stmt(
                     "UPDATE jobs SET status = ?2, state = ?3, next_due = ?4, check_at = ?5,
-                       version = version + 1
+                       version = version + 1, writer = ?7
                      WHERE name = ?1 AND version = ?6",
                     &[
                         text(j.name),
@@ -195,11 +231,31 @@ impl Db {
                         opt(j.next_due.map(|t| t as f64)),
                         opt(j.check_at.map(|t| t as f64)),
                         opt(j.version),
+                        text(writer),
                     ],
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        self.batch(stmts).await?;
+        let queued_at = stmts.len();
+        if !events.is_empty() {
+            stmts.push(self.queue_guarded(events, now)?);
+        }
+        let results = self.batch(stmts).await?;
+        Ok(if events.is_empty() {
+            Vec::new()
+        } else {
+            Self::ids(results.get(queued_at))
+        })
+    }
+
+    /// Moves a job whose stored row cannot be judged out of the check's way for an hour, so that
+    /// it cannot hold back the jobs behind it.
+    pub async fn postpone_job(&self, name: &str, until: f64) -> Result<()> {
+        self.batch(vec![self.stmt(
+            "UPDATE jobs SET check_at = ?2 WHERE name = ?1",
+            &[text(name), num(until)],
+        )?])
+        .await?;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ mod notify;
 mod retention;
 
 pub use jobs::{JobRow, JobWrite, RunWrite};
-pub use notify::{ChannelRow, NotificationRow};
+pub use notify::{ChannelRow, Guarded, NotificationRow};
 
 use crate::domain::error::ApiError;
 use serde::Deserialize;
@@ -38,6 +38,8 @@ pub struct Cost {
     pub rows_read: usize,
     pub rows_written: usize,
     pub calls: u32,
+    /// Statements run (D1 counts each as a query: 50 per invocation on the free plan).
+    pub queries: u32,
     /// How many requests shared these calls (group commit); 1 when not shared.
     pub shared_by: usize,
 }
@@ -50,6 +52,7 @@ impl Cost {
             rows_read: self.rows_read - before.rows_read,
             rows_written: self.rows_written - before.rows_written,
             calls: self.calls - before.calls,
+            queries: self.queries - before.queries,
             shared_by: self.shared_by,
         }
     }
@@ -101,6 +104,7 @@ impl Db {
             c.rows_read += round.rows_read;
             c.rows_written += round.rows_written;
             c.calls += round.calls;
+            c.queries += round.queries;
         }
         c.shared_by = requests;
         self.cost.set(c);
@@ -110,10 +114,11 @@ impl Db {
         self.d1.prepare(sql).bind(args).map_err(internal("bind"))
     }
 
-    fn record(&self, started: f64, results: &[D1Result]) {
+    fn record(&self, started: f64, results: &[D1Result], statements: usize) {
         let mut c = self.cost.get();
         c.ms += worker::js_sys::Date::now() - started;
         c.calls += 1;
+        c.queries += statements as u32;
         for r in results {
             if let Ok(Some(meta)) = r.meta() {
                 c.rows_read += meta.rows_read.unwrap_or(0);
@@ -128,15 +133,16 @@ impl Db {
         let started = worker::js_sys::Date::now();
         let result = stmt.all().await.map_err(internal("query"))?;
         let rows = result.results::<T>().map_err(internal("decode"));
-        self.record(started, std::slice::from_ref(&result));
+        self.record(started, std::slice::from_ref(&result), 1);
         rows
     }
 
     /// Runs statements as one transaction in one round trip.
     async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
         let started = worker::js_sys::Date::now();
+        let n = stmts.len();
         let results = self.d1.batch(stmts).await.map_err(internal("batch"))?;
-        self.record(started, &results);
+        self.record(started, &results, n);
         Ok(results)
     }
 

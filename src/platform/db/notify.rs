@@ -28,6 +28,18 @@ pub struct NotificationRow {
     pub log: String,
 }
 
+/// A notification to queue only if `job`'s row was last saved by `writer`.
+#[derive(serde::Serialize)]
+pub struct Guarded<'a> {
+    pub job: &'a str,
+    pub writer: &'a str,
+    pub event: &'a str,
+}
+
+/// At most this many notifications are queued a minute, whatever pings and checks ask for: a key
+/// in a crontab could otherwise flood every channel by flapping a job.
+const MAX_PER_MINUTE: u32 = 60;
+
 const NOTIFICATION_COLUMNS: &str =
     "id, channel, event, created_at, attempts, next_attempt, result, log";
 
@@ -95,20 +107,59 @@ impl Db {
         .map(|ids| ids.into_iter().map(|i| i.id).collect())
     }
 
-    /// Notifications due for an attempt by `now`, oldest first, with their channel.
-    pub async fn due_notifications(&self, now: f64, limit: u32) -> Result<Vec<NotificationRow>> {
+    /// The statement that queues guarded events for every channel, within MAX_PER_MINUTE (read
+    /// from the newest 60 rows, not the whole log).
+    pub fn queue_guarded(
+        &self,
+        events: &[Guarded<'_>],
+        now: f64,
+    ) -> Result<worker::D1PreparedStatement> {
+        let list = serde_json::to_string(events).map_err(|e| {
+            worker::console_error!("notification events did not serialize: {e}");
+            crate::domain::error::ApiError::internal()
+        })?;
+        self.stmt(
+            "INSERT INTO notifications (channel, event, created_at, next_attempt)
+             SELECT c.id, e.value ->> 'event', ?2, ?2 FROM json_each(?1) AS e CROSS JOIN channels AS c
+             WHERE (SELECT writer FROM jobs WHERE name = e.value ->> 'job') = e.value ->> 'writer'
+               AND (SELECT COUNT(*) FROM (SELECT created_at FROM notifications
+                                          ORDER BY id DESC LIMIT ?3) WHERE created_at > ?2 - 60) < ?3
+             RETURNING id",
+            &[text(&list), num(now), num(MAX_PER_MINUTE)],
+        )
+    }
+
+    /// The ids a RETURNING statement answered.
+    pub fn ids(result: Option<&worker::D1Result>) -> Vec<f64> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: f64,
+        }
+        result
+            .and_then(|r| r.results::<Id>().ok())
+            .map(|rows| rows.into_iter().map(|i| i.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes up to `limit` notifications due by `now` for this sender: they are moved two minutes
+    /// ahead before anything is sent, so that a delivery running at the same time (another
+    /// minutely run, a ping's `waitUntil`) does not send them again. A sender that dies leaves
+    /// them due again two minutes later.
+    pub async fn claim_due(&self, now: f64, limit: u32) -> Result<Vec<NotificationRow>> {
         self.all(
             &format!(
-                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
-                 WHERE next_attempt <= ?1 ORDER BY next_attempt LIMIT ?2"
+                "UPDATE notifications SET next_attempt = ?1 + 120
+                 WHERE id IN (SELECT id FROM notifications WHERE next_attempt <= ?1
+                              ORDER BY next_attempt LIMIT ?2)
+                 RETURNING {NOTIFICATION_COLUMNS}"
             ),
             &[num(now), num(limit)],
         )
         .await
     }
 
-    /// These notifications, if still due (another delivery may have taken them).
-    pub async fn notifications_by_id(&self, ids: &[f64]) -> Result<Vec<NotificationRow>> {
+    /// Takes these notifications for this sender, if they are still due (see `claim_due`).
+    pub async fn claim(&self, ids: &[f64], now: f64) -> Result<Vec<NotificationRow>> {
         // Whole numbers (row ids), so joining them is the JSON array.
         let list = format!(
             "[{}]",
@@ -119,10 +170,11 @@ impl Db {
         );
         self.all(
             &format!(
-                "SELECT {NOTIFICATION_COLUMNS} FROM notifications
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND next_attempt IS NOT NULL"
+                "UPDATE notifications SET next_attempt = ?2 + 120
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND next_attempt <= ?2
+                 RETURNING {NOTIFICATION_COLUMNS}"
             ),
-            &[text(&list)],
+            &[text(&list), num(now)],
         )
         .await
     }

@@ -26,11 +26,12 @@ struct ChannelOut<'a> {
 }
 
 fn channel_out(c: &ChannelRow) -> ChannelOut<'_> {
+    // The host ends at the first '/', '?' or '#' after the scheme: a token may sit in any.
     let host_end = c
         .url
         .find("://")
         .map(|i| i + 3)
-        .and_then(|start| c.url[start..].find('/').map(|j| start + j))
+        .and_then(|start| c.url[start..].find(['/', '?', '#']).map(|j| start + j))
         .unwrap_or(c.url.len());
     let shown = if host_end < c.url.len() {
         format!("{}/…", &c.url[..host_end])
@@ -110,16 +111,14 @@ pub async fn test(ctx: &Ctx, id: &str) -> Result<Response> {
     if ids.is_empty() {
         return Err(ApiError::not_found(format!("no channel with id {id:?}")));
     }
-    let rows = ctx.db.notifications_by_id(&ids).await?;
-    let ok = notify::deliver(&ctx.db, &rows).await? == rows.len();
-    let result = ctx
-        .db
-        .notifications(1)
-        .await?
+    let rows = ctx.db.claim(&ids, ctx.now).await?;
+    let attempts = notify::deliver(&ctx.db, &rows).await?;
+    let ok = !attempts.is_empty() && attempts.iter().all(|a| a.ok);
+    let result = attempts
         .into_iter()
-        .next()
-        .map(|n| n.result)
-        .unwrap_or_default();
+        .map(|a| a.result)
+        .collect::<Vec<_>>()
+        .join("; ");
     #[derive(Serialize)]
     struct Answer {
         ok: bool,

@@ -6,7 +6,7 @@ use crate::domain::ingest::Batch;
 use crate::domain::job::{
     run_message, JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status,
 };
-use crate::domain::keys::{Action, Names};
+use crate::domain::keys::{short_id, Action, Names, SHORT_ID_BYTES};
 use crate::domain::notify::Event;
 use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
 use crate::platform::context::{Ctx, Result};
@@ -101,6 +101,9 @@ fn encode<T: Serialize>(v: &T) -> Result<String> {
 pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Response> {
     let caller = auth::pinger(ctx).await?;
     caller.may(Action::PingJob(job.as_str()), false)?;
+    // Its runs are charted: a key that may not write those charts may not ping the job.
+    caller.may(Action::Ingest(job.exit_code_chart()), false)?;
+    caller.may(Action::Ingest(job.duration_chart()), false)?;
     let rid = ctx.param("rid").map(RunId::parse).transpose()?;
     let message = run_message(&ctx.body().await?);
     let ping = Ping {
@@ -110,7 +113,9 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
     };
     let mut finished: Option<Run> = None;
     let mut status = Status::New;
-    for attempt in 0..SAVE_TRIES {
+    let mut saved = false;
+    for _ in 0..SAVE_TRIES {
+        let writer = writer_id()?;
         let row = ctx.db.job(job.as_str()).await?;
         let mut loaded = load(row.as_ref(), ctx.now)?;
         let (state, run) = loaded.state.clone().record(&ping);
@@ -135,22 +140,36 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
             status: r.outcome.as_str(),
             message: &message,
         });
-        if ctx.db.save_job(&write, run_write.as_ref()).await? {
-            if let Some(c) = change.filter(|c| c.notifies()) {
+        let events: Vec<String> = change
+            .filter(|c| c.notifies())
+            .map(|c| {
                 let detail = run.as_ref().map(|r| r.detail(&message));
-                let event = Event::job(job, &c, ctx.now, detail, ctx.origin().as_deref());
-                announce(ctx, vec![event.to_json()]).await?;
-            }
+                Event::job(job, &c, ctx.now, detail, ctx.origin().as_deref()).to_json()
+            })
+            .into_iter()
+            .collect();
+        let (ok, queued) = ctx
+            .db
+            .save_job(&write, run_write.as_ref(), &events, &writer, ctx.now)
+            .await?;
+        if ok {
+            deliver_later(ctx, queued);
             status = loaded.state.status;
             finished = run;
+            saved = true;
             break;
         }
-        if attempt + 1 == SAVE_TRIES {
-            return Err(ApiError::write_unconfirmed());
-        }
+    }
+    if !saved {
+        // Every try lost to another save of the same job: nothing of this ping was written.
+        return Err(ApiError::busy());
     }
     if let Some(run) = finished {
-        chart_run(&ctx.db, job, &run, ctx).await?;
+        // The run is saved; its charts are a copy. A failure here must not make curl send the
+        // ping again (that would record the run twice): it is logged, and the answer is OK.
+        if let Err(e) = chart_run(&ctx.db, job, &run, ctx).await {
+            worker::console_error!("job {job}: the run was saved, its charts were not: {e}");
+        }
     }
     let wants_json = ctx
         .header("Accept")
@@ -165,30 +184,41 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
     })
 }
 
-/// Queues events for every channel and delivers them after the response.
-pub async fn announce(ctx: &Ctx, events: Vec<String>) -> Result<()> {
-    let ids = ctx.db.queue(&events, None, ctx.now).await?;
+/// A random text that marks one save of a job (see `Db::save_job`).
+pub fn writer_id() -> Result<String> {
+    let mut random = [0u8; SHORT_ID_BYTES];
+    getrandom::getrandom(&mut random).map_err(|e| {
+        worker::console_error!("no randomness for a job save: {e}");
+        ApiError::internal()
+    })?;
+    Ok(short_id(&random))
+}
+
+/// Delivers queued notifications after the response; what does not fit one invocation's budget,
+/// or fails, the minutely run takes up.
+pub fn deliver_later(ctx: &Ctx, mut ids: Vec<f64>) {
+    let Some(waiter) = &ctx.waiter else {
+        return;
+    };
     if ids.is_empty() {
-        return Ok(());
+        return;
     }
-    if let Some(waiter) = &ctx.waiter {
-        let env = ctx.env.clone();
-        waiter.wait_until(async move {
-            // A fresh D1 handle: this runs after the request's own has answered.
-            let Ok((_, db)) = crate::platform::load(&env) else {
-                return;
-            };
-            match db.notifications_by_id(&ids).await {
-                Ok(rows) => {
-                    if let Err(e) = notify::deliver(&db, &rows).await {
-                        worker::console_error!("notifications: {e}");
-                    }
-                }
-                Err(e) => worker::console_error!("notifications: {e}"),
-            }
-        });
-    }
-    Ok(())
+    ids.truncate(notify::MAX_ATTEMPTS_PER_RUN as usize);
+    let env = ctx.env.clone();
+    waiter.wait_until(async move {
+        // A fresh D1 handle: this runs after the request's own has answered.
+        let Ok((_, db)) = crate::platform::load(&env) else {
+            return;
+        };
+        let now = worker::js_sys::Date::now() / 1000.0;
+        let sent = match db.claim(&ids, now).await {
+            Ok(rows) => notify::deliver(&db, &rows).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            worker::console_error!("notifications: {e}");
+        }
+    });
 }
 
 /// `{job}.duration` (when a start paired) and `{job}.exit_code` (0 for success, the reported code,
@@ -344,7 +374,13 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
             &*zone,
             ctx.now,
         );
-        if ctx.db.save_job(&write, None).await? {
+        let writer = writer_id()?;
+        if ctx
+            .db
+            .save_job(&write, None, &[], &writer, ctx.now)
+            .await?
+            .0
+        {
             let row = ctx
                 .db
                 .job(job.as_str())
@@ -356,7 +392,7 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
             break;
         }
     }
-    Err(ApiError::write_unconfirmed())
+    Err(ApiError::busy())
 }
 
 /// `DELETE /api/v1/jobs/{job}`: admin only; the job and its runs. Its charts stay.
