@@ -41,7 +41,7 @@ function fail(e) {
     text = key
       ? "This embed's key was not accepted (401): it is wrong or has been revoked. Make a new read key for this chart in the dashboard."
       : "This chart is not public: add ?key=<read key> to the embed URL.";
-  else if (e instanceof ApiError && e.code === "url_key_not_read")
+  else if (e instanceof ApiError && e.code === "url_key_not_allowed")
     text = "This embed's key is not a read key. Embed URLs are public: make a read key for this chart in the dashboard.";
   else if (e instanceof ApiError && e.code === "chart_not_found") text = `There is no chart named “${chart}”.`;
   $("msg").textContent = text;
