@@ -3,6 +3,7 @@
 
 use crate::domain::error::{unknown_field, ApiError, Code};
 use crate::domain::job::{JobName, Transition};
+use crate::domain::time::civil_from_days;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -633,20 +634,6 @@ fn rfc3339(at: f64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm; the same as
-/// `schedule`'s, which keeps its copy private.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

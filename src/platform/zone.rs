@@ -3,6 +3,7 @@
 
 use crate::domain::error::{ApiError, Code};
 use crate::domain::schedule::Zone;
+use crate::domain::time::days_from_civil;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -109,7 +110,10 @@ impl IntlZone {
                 .parse()
                 .ok()?;
         }
-        let local = days_from_civil(f[0], f[1], f[2]) * 86_400 + f[3] * 3600 + f[4] * 60 + f[5];
+        let local = days_from_civil(f[0], f[1] as u32, f[2] as u32) * 86_400
+            + f[3] * 3600
+            + f[4] * 60
+            + f[5];
         Some(local - utc)
     }
 }
@@ -121,15 +125,4 @@ impl Zone for IntlZone {
             0
         })
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
