@@ -1,7 +1,7 @@
 //! A chart as the API addresses it: which of its series a read means, and the settings a caller may
 //! change (bucket size, public), parsed from a request body.
 
-use crate::domain::error::{unknown_field, ApiError, Code};
+use crate::domain::error::{strict_body_error, ApiError, Code};
 use crate::domain::names::{ChartName, Labels};
 use serde::Deserialize;
 
@@ -20,15 +20,13 @@ impl SettingsChange {
             bucket_seconds: Option<serde_json::Value>,
             public: Option<serde_json::Value>,
         }
+        // Both fields are any JSON value, so a type error means the body is not an object.
         let raw: Raw = serde_json::from_slice(body).map_err(|e| {
-            if let Some(field) = unknown_field(&e) {
-                ApiError::new(
-                    Code::UnknownField,
-                    format!("unknown setting {field:?}; a chart has bucket_seconds and public"),
-                )
-            } else {
-                ApiError::new(Code::InvalidJson, "the body must be a JSON object")
-            }
+            strict_body_error(
+                &e,
+                |field| format!("unknown setting {field:?}; a chart has bucket_seconds and public"),
+                None,
+            )
         })?;
         let bucket_seconds = raw
             .bucket_seconds

@@ -192,6 +192,23 @@ pub fn unknown_field(e: &serde_json::Error) -> Option<String> {
     rest.split('`').next().map(str::to_string)
 }
 
+/// The error for a strict request body (`deny_unknown_fields`) that did not parse: a misspelt field
+/// named by `unknown`; with `wrong_types`, fields of the wrong type get that hint; anything else is
+/// not a JSON object. One mapping, so every route words these the same way.
+pub fn strict_body_error(
+    e: &serde_json::Error,
+    unknown: impl FnOnce(&str) -> String,
+    wrong_types: Option<&str>,
+) -> ApiError {
+    if let Some(field) = unknown_field(e) {
+        return ApiError::new(Code::UnknownField, unknown(&field));
+    }
+    match wrong_types {
+        Some(hint) if e.is_data() => ApiError::new(Code::InvalidBody, hint),
+        _ => ApiError::new(Code::InvalidJson, "the body must be a JSON object"),
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

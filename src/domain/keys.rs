@@ -1,7 +1,7 @@
 //! API keys: their format, hashing and constant-time comparison, scopes, chart prefixes, and the one
 //! access check every route goes through.
 
-use crate::domain::error::{unknown_field, ApiError, Code};
+use crate::domain::error::{strict_body_error, ApiError, Code};
 use crate::domain::names::ChartName;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -11,6 +11,11 @@ const ID_LEN: usize = 10;
 const SECRET_LEN: usize = 32;
 /// A short random id (channels), in the keys' alphabet.
 pub fn short_id(bytes: &[u8; ID_LEN]) -> String {
+    in_alphabet(bytes)
+}
+
+/// One character of the alphabet per random byte (32 letters: 5 bits of each byte).
+fn in_alphabet(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|b| ALPHABET[usize::from(b & 31)] as char)
@@ -65,10 +70,7 @@ pub struct NewKey {
 
 impl NewKey {
     pub fn from_random(bytes: &[u8; KEY_RANDOM_BYTES]) -> NewKey {
-        let chars: String = bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(b & 31)] as char)
-            .collect();
+        let chars = in_alphabet(bytes);
         let id = chars[..ID_LEN].to_string();
         let secret = format!("{KEY_PREFIX}{id}_{}", &chars[ID_LEN..]);
         NewKey {
@@ -219,19 +221,11 @@ impl KeyRequest {
             name: Option<String>,
         }
         let raw: Raw = serde_json::from_slice(body).map_err(|e| {
-            if let Some(field) = unknown_field(&e) {
-                ApiError::new(
-                    Code::UnknownField,
-                    format!("unknown field {field:?}; a key has scope, charts or chart, and name"),
-                )
-            } else if e.is_data() {
-                ApiError::new(
-                    Code::InvalidBody,
-                    "scope, charts, chart and name are strings: scope is ingest, read or admin; charts a chart-name prefix such as \"shop.\"; chart one chart's name",
-                )
-            } else {
-                ApiError::new(Code::InvalidJson, "the body must be a JSON object")
-            }
+            strict_body_error(
+                &e,
+                |field| format!("unknown field {field:?}; a key has scope, charts or chart, and name"),
+                Some("scope, charts, chart and name are strings: scope is ingest, read or admin; charts a chart-name prefix such as \"shop.\"; chart one chart's name"),
+            )
         })?;
         let scope = Scope::parse(raw.scope.as_deref().ok_or_else(|| {
             ApiError::new(

@@ -1,7 +1,7 @@
 //! Notifications: channels and how they are asked for, the event every channel is told about, its
 //! message in each channel's format, and when a failed delivery is tried again.
 
-use crate::domain::error::{unknown_field, ApiError, Code};
+use crate::domain::error::{strict_body_error, ApiError, Code};
 use crate::domain::job::{JobName, Transition};
 use crate::domain::time::civil_from_days;
 use serde::{Deserialize, Serialize};
@@ -159,19 +159,11 @@ impl ChannelRequest {
             name: Option<String>,
         }
         let raw: Raw = serde_json::from_slice(body).map_err(|e| {
-            if let Some(field) = unknown_field(&e) {
-                ApiError::new(
-                    Code::UnknownField,
-                    format!("unknown field {field:?}; a channel has type, url and name"),
-                )
-            } else if e.is_data() {
-                ApiError::new(
-                    Code::InvalidBody,
-                    "type, url and name are strings: type is webhook, slack, discord or ntfy; url the channel's http(s) address",
-                )
-            } else {
-                ApiError::new(Code::InvalidJson, "the body must be a JSON object")
-            }
+            strict_body_error(
+                &e,
+                |field| format!("unknown field {field:?}; a channel has type, url and name"),
+                Some("type, url and name are strings: type is webhook, slack, discord or ntfy; url the channel's http(s) address"),
+            )
         })?;
         let kind = raw.kind.ok_or_else(|| {
             ApiError::new(

@@ -1,7 +1,7 @@
 //! When a job should ping: its schedule (a period, or a cron expression read on a time zone's wall
 //! clock) with its grace, parsed from a request body, and the next instant the job is due.
 
-use crate::domain::error::{unknown_field, ApiError, Code};
+use crate::domain::error::{strict_body_error, ApiError, Code};
 use crate::domain::time::parse_duration;
 use crate::domain::time::{civil_from_days, days_from_civil};
 use serde::Deserialize;
@@ -139,21 +139,17 @@ impl JobSettings {
             body
         };
         let raw: Raw = serde_json::from_slice(body).map_err(|e| {
-            if let Some(field) = unknown_field(&e) {
-                ApiError::new(
-                    Code::UnknownField,
+            strict_body_error(
+                &e,
+                |field| {
                     format!(
                         "unknown field {field:?}; a job has period or cron (with tz), grace and paused"
-                    ),
-                )
-            } else if e.is_data() {
-                ApiError::new(
-                    Code::InvalidBody,
+                    )
+                },
+                Some(
                     r#"send a JSON object such as {"period":"1h","grace":"10m"} or {"cron":"0 3 * * *","tz":"Europe/Berlin"}"#,
-                )
-            } else {
-                ApiError::new(Code::InvalidJson, "the body must be a JSON object")
-            }
+                ),
+            )
         })?;
         let grace = raw
             .grace

@@ -53,21 +53,12 @@ pub async fn caller(ctx: &Ctx) -> Result<Caller> {
 /// take `?key=`; a URL ends up in READMEs, logs and browser history, so there it must be a read key,
 /// never an ingest or admin key and never the admin token.
 pub async fn reader(ctx: &Ctx) -> Result<Caller> {
-    match caller(ctx).await? {
-        Caller::Anonymous => match ctx.param("key").filter(|k| !k.is_empty()) {
-            Some(k) => match stored_key(k, &ctx.db, ctx.now).await? {
-                key @ Caller::Key {
-                    scope: Scope::Read, ..
-                } => Ok(key),
-                _ => Err(ApiError::new(
-                    Code::UrlKeyNotAllowed,
-                    "a key in a URL (?key=) must be a read key; send ingest and admin keys in the X-API-Key header",
-                )),
-            },
-            None => Ok(Caller::Anonymous),
-        },
-        known => Ok(known),
-    }
+    with_url_key(
+        ctx,
+        Scope::Read,
+        "a key in a URL (?key=) must be a read key; send ingest and admin keys in the X-API-Key header",
+    )
+    .await
 }
 
 /// The caller of a ping. A ping URL is pasted into crontabs, so here, and only here, a key in the
@@ -75,21 +66,26 @@ pub async fn reader(ctx: &Ctx) -> Result<Caller> {
 /// limit). Never an admin key, and never the admin token: those must not end up in crontabs,
 /// proxy logs and shell history.
 pub async fn pinger(ctx: &Ctx) -> Result<Caller> {
-    match caller(ctx).await? {
-        Caller::Anonymous => match ctx.param("key").filter(|k| !k.is_empty()) {
-            Some(k) => match stored_key(k, &ctx.db, ctx.now).await? {
-                key @ Caller::Key {
-                    scope: Scope::Ingest,
-                    ..
-                } => Ok(key),
-                _ => Err(ApiError::new(
-                    Code::UrlKeyNotAllowed,
-                    "a key in a ping URL (?key=) must be an ingest key; send other keys in the X-API-Key header",
-                )),
-            },
-            None => Ok(Caller::Anonymous),
-        },
-        known => Ok(known),
+    with_url_key(
+        ctx,
+        Scope::Ingest,
+        "a key in a ping URL (?key=) must be an ingest key; send other keys in the X-API-Key header",
+    )
+    .await
+}
+
+/// The caller from the headers, else from `?key=`, which must be a stored key of exactly `scope`.
+async fn with_url_key(ctx: &Ctx, scope: Scope, refusal: &'static str) -> Result<Caller> {
+    let known = caller(ctx).await?;
+    if known != Caller::Anonymous {
+        return Ok(known);
+    }
+    let Some(k) = ctx.param("key").filter(|k| !k.is_empty()) else {
+        return Ok(Caller::Anonymous);
+    };
+    match stored_key(k, &ctx.db, ctx.now).await? {
+        key @ Caller::Key { scope: s, .. } if s == scope => Ok(key),
+        _ => Err(ApiError::new(Code::UrlKeyNotAllowed, refusal)),
     }
 }
 

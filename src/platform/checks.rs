@@ -1,13 +1,12 @@
 //! The minutely check of jobs: judges the jobs whose status may have changed by the event's
 //! scheduled time (read through an index of when each needs a look), and saves what changed.
 
-use crate::domain::config::Config;
 use crate::domain::job::JobName;
 use crate::domain::notify::Event;
 use crate::platform::context::Result;
 use crate::platform::db::Db;
 use crate::platform::db::Guarded;
-use crate::platform::handlers::jobs::{load, to_write, writer_id, zone_of};
+use crate::platform::handlers::jobs::{load, writer_id, Judged};
 use crate::platform::notify;
 
 /// Jobs judged per run: one query reads them and one batch of this many statements (plus one that
@@ -33,15 +32,13 @@ impl std::fmt::Display for Summary {
     }
 }
 
-pub async fn run(db: &Db, _cfg: &Config, now: f64) -> Result<Summary> {
+pub async fn run(db: &Db, now: f64) -> Result<Summary> {
     let rows = db.due_jobs(now, MAX_JOBS).await?;
-    let mut texts = Vec::with_capacity(rows.len());
+    let mut judged = Vec::with_capacity(rows.len());
     let mut changed = 0;
     let mut events = Vec::new();
     for row in &rows {
-        let judged = load(Some(row), now)
-            .and_then(|loaded| zone_of(&loaded.schedule).map(|zone| (loaded, zone)));
-        let (mut loaded, zone) = match judged {
+        let j = match load(Some(row), now).and_then(|loaded| Judged::new(loaded, now)) {
             Ok(j) => j,
             Err(e) => {
                 // Out of the way for an hour, so that it cannot hold back the jobs behind it.
@@ -50,9 +47,7 @@ pub async fn run(db: &Db, _cfg: &Config, now: f64) -> Result<Summary> {
                 continue;
             }
         };
-        let (state, change) = loaded.state.clone().settle(&loaded.schedule, &*zone, now);
-        loaded.state = state;
-        if let Some(c) = change {
+        if let Some(c) = j.change {
             changed += 1;
             if c.notifies() {
                 if let Ok(name) = JobName::parse(&row.name) {
@@ -64,20 +59,9 @@ pub async fn run(db: &Db, _cfg: &Config, now: f64) -> Result<Summary> {
                 }
             }
         }
-        let (Ok(schedule_json), Ok(state_json)) = (
-            serde_json::to_string(&loaded.schedule.to_json()),
-            serde_json::to_string(&loaded.state),
-        ) else {
-            continue;
-        };
-        texts.push((row, loaded, schedule_json, state_json, zone));
+        judged.push((row.name.as_str(), j));
     }
-    let writes: Vec<_> = texts
-        .iter()
-        .map(|(row, loaded, schedule_json, state_json, zone)| {
-            to_write(&row.name, loaded, schedule_json, state_json, &**zone, now)
-        })
-        .collect();
+    let writes: Vec<_> = judged.iter().map(|(name, j)| j.write(name, now)).collect();
     // One writer text for the run: a job's notification is queued only if its update was saved.
     let writer = writer_id()?;
     let guarded: Vec<Guarded> = events

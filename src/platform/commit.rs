@@ -59,11 +59,6 @@ fn now_ms() -> f64 {
     worker::js_sys::Date::now()
 }
 
-/// Neither confirmed nor denied: the transaction may or may not have committed.
-fn unconfirmed() -> ApiError {
-    ApiError::write_unconfirmed()
-}
-
 /// Writes `batch`, alone or together with batches of concurrent requests.
 pub async fn write(db: &Db, batch: &Batch, cfg: &Config, now: f64) -> Outcome {
     // Serialized here, by the request itself, so that the writer of a round only joins texts.
@@ -108,7 +103,7 @@ pub async fn write(db: &Db, batch: &Batch, cfg: &Config, now: f64) -> Outcome {
                 // A round has our batch; whatever it learns is for nobody now.
                 ABANDONED.with(|a| a.borrow_mut().push(ticket));
             }
-            return Err(unconfirmed());
+            return Err(ApiError::write_unconfirmed());
         }
         worker::Delay::from(POLL).await;
     }
@@ -154,7 +149,7 @@ async fn lead(db: &Db, ticket: u64, cfg: &Config, now: f64) -> Outcome {
     let members = take_round(ticket);
     if members.is_empty() {
         // Our batch was dropped by a waiting deadline in a past life of this ticket; nothing to do.
-        return Err(unconfirmed());
+        return Err(ApiError::write_unconfirmed());
     }
     guard.taken = true;
     guard.riders = members.iter().skip(1).map(|m| m.ticket).collect();
@@ -237,7 +232,7 @@ async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> 
     }
     outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(unconfirmed())))
+        .map(|o| o.unwrap_or_else(|| Err(ApiError::write_unconfirmed())))
         .collect()
 }
 
@@ -266,7 +261,12 @@ impl Drop for Round {
             let own = self.own;
             QUEUE.with(|q| q.borrow_mut().retain(|m| m.ticket != own));
         } else if !self.finished {
-            deliver(&self.riders, self.riders.iter().map(|_| Err(unconfirmed())));
+            deliver(
+                &self.riders,
+                self.riders
+                    .iter()
+                    .map(|_| Err(ApiError::write_unconfirmed())),
+            );
         }
         let own = self.own;
         WRITING.with(|w| {

@@ -10,6 +10,17 @@ use worker::{Env, Request};
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
+/// `N` random bytes from the runtime's CSPRNG, for keys and ids; `what` names them in the log if
+/// the runtime has none to give (the client then sees only an internal error).
+pub fn random_bytes<const N: usize>(what: &str) -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| {
+        worker::console_error!("no randomness for {what}: {e}");
+        ApiError::internal()
+    })?;
+    Ok(bytes)
+}
+
 /// Reads a `[vars]` entry or secret as text, whether wrangler.toml wrote it as a string or a number.
 pub fn env_text(env: &Env, name: &str) -> Option<String> {
     let v = worker::js_sys::Reflect::get(env, &name.into()).ok()?;

@@ -80,6 +80,11 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
     }
 }
 
+/// `200 {"ok":true}`: what health and every delete answer.
+pub fn ok() -> Response {
+    raw_json(200, r#"{"ok":true}"#.to_string())
+}
+
 /// A JSON body that is already text.
 pub fn raw_json(status: u16, body: String) -> Response {
     respond(

@@ -46,7 +46,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let outcome = if cron == RETENTION_CRON {
         retention::run(&db, &cfg, now).await.map(|s| s.to_string())
     } else {
-        checks::run(&db, &cfg, now).await.map(|s| s.to_string())
+        checks::run(&db, now).await.map(|s| s.to_string())
     };
     let cost = db.cost();
     match outcome {
@@ -136,5 +136,5 @@ async fn dispatch(route: Route, ctx: &mut Ctx) -> Result<Response> {
 }
 
 fn health() -> Response {
-    http::raw_json(200, r#"{"ok":true}"#.to_string())
+    http::ok()
 }

@@ -14,10 +14,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts per scheduled run: each is one query to record, inside the 50 per invocation.
 pub const MAX_ATTEMPTS_PER_RUN: u32 = 8;
 
-fn now_secs() -> f64 {
-    crate::platform::now_secs()
-}
-
 /// One attempt's outcome, as logged.
 pub struct Attempt {
     pub ok: bool,
@@ -37,7 +33,7 @@ pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<Vec<Attempt>> 
         .map(|c| (c.id.clone(), c))
         .collect();
     for row in rows {
-        let now = now_secs();
+        let now = crate::platform::now_secs();
         let attempts = row.attempts as u32 + 1;
         let outcome = match channels.get(&row.channel) {
             None => Err("the channel was deleted".to_string()),

@@ -1,6 +1,6 @@
 //! Reading charts (series, buckets, the list) and changing them (settings, bucket size, delete).
 
-use super::{num, text, Db, Result};
+use super::{names_where, num, text, Db, Result};
 use crate::domain::bucket::Bucket;
 use crate::domain::chart::SERIES_SHOWN;
 use crate::domain::config::Config;
@@ -181,22 +181,7 @@ impl Db {
                      (SELECT b.ts, b.sum, b.count FROM buckets AS b WHERE b.series_id = s.id
                       ORDER BY b.ts DESC LIMIT ?3) AS r)
                 END AS spark";
-        // Bounds in SQL text rather than `?4 IS NULL OR ...`, which would keep SQLite from
-        // stopping at the end of the range. ?4 is always bound, so it is always named.
-        let (from, until, names_clause) = match &names {
-            Names::Exact(c) => (c.as_str(), None, "s.chart = ?1 AND ?4 IS NULL"),
-            Names::Range { from, until: None } => {
-                (from.as_str(), None, "s.chart >= ?1 AND ?4 IS NULL")
-            }
-            Names::Range {
-                from,
-                until: Some(u),
-            } => (
-                from.as_str(),
-                Some(u.as_str()),
-                "s.chart >= ?1 AND s.chart < ?4",
-            ),
-        };
+        let (names_clause, from, until) = names_where(&names, "s.chart", 1, 4);
         let sql = if public_only {
             format!(
                 // CROSS JOIN keeps charts, the few with settings, as the outer loop.
@@ -211,16 +196,8 @@ impl Db {
                  ORDER BY s.chart, s.labels"
             )
         };
-        self.all(
-            &sql,
-            &[
-                text(from),
-                num(cfg.bucket_seconds),
-                num(spark),
-                until.map(text).unwrap_or(JsValue::NULL),
-            ],
-        )
-        .await
+        self.all(&sql, &[from, num(cfg.bucket_seconds), num(spark), until])
+            .await
     }
 
     /// Saves a chart's settings; `None` leaves a setting as it is.

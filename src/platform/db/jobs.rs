@@ -2,7 +2,7 @@
 //! version check), the newest 100 runs, and the jobs due for the scheduled check.
 
 use super::notify::Guarded;
-use super::{num, text, Db, Result};
+use super::{names_where, num, text, Db, Result};
 use crate::domain::keys::Names;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -12,6 +12,7 @@ pub struct JobRow {
     pub name: String,
     /// `Schedule::to_json`, as text.
     pub schedule: String,
+    pub paused: f64,
     pub status: String,
     /// `JobState` as JSON.
     pub state: String,
@@ -58,7 +59,7 @@ pub struct RunWrite<'a> {
     pub message: &'a str,
 }
 
-const JOB_COLUMNS: &str = "name, schedule, status, state, created_at, last_ping, next_due,
+const JOB_COLUMNS: &str = "name, schedule, paused, status, state, created_at, last_ping, next_due,
     last_duration, last_exit_code, version";
 
 fn opt(v: Option<f64>) -> JsValue {
@@ -176,19 +177,10 @@ impl Db {
 
     /// The jobs a caller may list, by name, along the primary key.
     pub async fn jobs(&self, names: &Names) -> Result<Vec<JobRow>> {
-        let (from, until, clause) = match names {
-            Names::Exact(c) => (c.as_str(), None, "name = ?1 AND ?2 IS NULL"),
-            Names::Range { from, until: None } => {
-                (from.as_str(), None, "name >= ?1 AND ?2 IS NULL")
-            }
-            Names::Range {
-                from,
-                until: Some(u),
-            } => (from.as_str(), Some(u.as_str()), "name >= ?1 AND name < ?2"),
-        };
+        let (clause, from, until) = names_where(names, "name", 1, 2);
         self.all(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE {clause} ORDER BY name"),
-            &[text(from), until.map(text).unwrap_or(JsValue::NULL)],
+            &[from, until],
         )
         .await
     }

@@ -26,6 +26,7 @@ pub use jobs::{JobRow, JobWrite, RunWrite};
 pub use notify::{ChannelRow, Guarded, NotificationRow};
 
 use crate::domain::error::ApiError;
+use crate::domain::keys::Names;
 use serde::Deserialize;
 use std::cell::Cell;
 use wasm_bindgen::JsValue;
@@ -71,6 +72,33 @@ fn num(n: impl Into<f64>) -> JsValue {
 
 fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
+}
+
+/// A key's chart limit as SQL on `column`: the clause and the values of its two parameters `?{lo}`
+/// and `?{hi}`. Bounds go into the SQL text rather than `?hi IS NULL OR ...`, which would keep
+/// SQLite from stopping at the end of the range; both parameters are always bound, so both are
+/// always named.
+fn names_where(names: &Names, column: &str, lo: u8, hi: u8) -> (String, JsValue, JsValue) {
+    match names {
+        Names::Exact(c) => (
+            format!("{column} = ?{lo} AND ?{hi} IS NULL"),
+            text(c),
+            JsValue::NULL,
+        ),
+        Names::Range { from, until: None } => (
+            format!("{column} >= ?{lo} AND ?{hi} IS NULL"),
+            text(from),
+            JsValue::NULL,
+        ),
+        Names::Range {
+            from,
+            until: Some(u),
+        } => (
+            format!("{column} >= ?{lo} AND {column} < ?{hi}"),
+            text(from),
+            text(u),
+        ),
+    }
 }
 
 /// What the `series_added` trigger (migrations/0002) raises when a chart would hold too many series.

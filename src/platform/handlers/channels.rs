@@ -3,7 +3,7 @@
 use crate::domain::error::ApiError;
 use crate::domain::keys::{short_id, Action, SHORT_ID_BYTES};
 use crate::domain::notify::{ChannelRequest, Event, EventKind};
-use crate::platform::context::{Ctx, Result};
+use crate::platform::context::{random_bytes, Ctx, Result};
 use crate::platform::db::ChannelRow;
 use crate::platform::{auth, http, notify};
 use serde::Serialize;
@@ -51,13 +51,8 @@ fn channel_out(c: &ChannelRow) -> ChannelOut<'_> {
 pub async fn create(ctx: &mut Ctx) -> Result<Response> {
     admin(ctx).await?;
     let wanted = ChannelRequest::parse(&ctx.body().await?)?;
-    let mut random = [0u8; SHORT_ID_BYTES];
-    getrandom::getrandom(&mut random).map_err(|e| {
-        worker::console_error!("no randomness for a channel id: {e}");
-        ApiError::internal()
-    })?;
     let row = ChannelRow {
-        id: short_id(&random),
+        id: short_id(&random_bytes::<SHORT_ID_BYTES>("a channel id")?),
         kind: wanted.kind.as_str().to_string(),
         url: wanted.url.as_str().to_string(),
         name: wanted.name,
@@ -89,7 +84,7 @@ pub async fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
     if !ctx.db.delete_channel(id).await? {
         return Err(ApiError::not_found(format!("no channel with id {id:?}")));
     }
-    Ok(http::raw_json(200, r#"{"ok":true}"#.to_string()))
+    Ok(http::ok())
 }
 
 /// `POST /api/v1/channels/{id}/test`: sends a test message now and answers how it went; the

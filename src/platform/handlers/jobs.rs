@@ -4,12 +4,12 @@
 use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
 use crate::domain::job::{
-    run_message, JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status,
+    run_message, JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status, Transition,
 };
 use crate::domain::keys::{short_id, Action, Names, SHORT_ID_BYTES};
 use crate::domain::notify::Event;
 use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
-use crate::platform::context::{Ctx, Result};
+use crate::platform::context::{random_bytes, Ctx, Result};
 use crate::platform::db::{Db, JobRow, JobWrite, RunWrite};
 use crate::platform::zone::IntlZone;
 use crate::platform::{auth, commit, http, notify};
@@ -62,31 +62,50 @@ pub fn load(row: Option<&JobRow>, now: f64) -> Result<Loaded> {
     })
 }
 
-/// The row a judged job is saved as.
-pub fn to_write<'a>(
-    name: &'a str,
-    loaded: &Loaded,
-    schedule_json: &'a str,
-    state_json: &'a str,
-    zone: &dyn Zone,
-    now: f64,
-) -> JobWrite<'a> {
-    let s = &loaded.state;
-    let since = s.since.floor() as i64;
-    let finished = s.last_ping.filter(|t| *t >= s.since);
-    JobWrite {
-        name,
-        schedule: schedule_json,
-        paused: s.paused,
-        status: s.status.as_str(),
-        state: state_json,
-        created_at: loaded.created_at,
-        last_ping: s.last_ping,
-        next_due: loaded
-            .schedule
-            .next_due(zone, finished.map(|t| t.floor() as i64), since),
-        check_at: s.check_at(&loaded.schedule, zone, now),
-        version: loaded.version,
+/// A job judged at a moment: its settled state, what changed, and the texts its row is saved
+/// with. Pings, schedule changes and the minutely check all save a job this one way.
+pub struct Judged {
+    pub loaded: Loaded,
+    pub zone: Rc<dyn Zone>,
+    pub change: Option<Transition>,
+    schedule_json: String,
+    state_json: String,
+}
+
+impl Judged {
+    pub fn new(mut loaded: Loaded, now: f64) -> Result<Judged> {
+        let zone = zone_of(&loaded.schedule)?;
+        let (state, change) = loaded.state.clone().settle(&loaded.schedule, &*zone, now);
+        loaded.state = state;
+        Ok(Judged {
+            schedule_json: encode(&loaded.schedule.to_json())?,
+            state_json: encode(&loaded.state)?,
+            loaded,
+            zone,
+            change,
+        })
+    }
+
+    /// The row this job is saved as.
+    pub fn write<'a>(&'a self, name: &'a str, now: f64) -> JobWrite<'a> {
+        let (loaded, zone) = (&self.loaded, &*self.zone);
+        let s = &loaded.state;
+        let since = s.since.floor() as i64;
+        let finished = s.last_ping.filter(|t| *t >= s.since);
+        JobWrite {
+            name,
+            schedule: &self.schedule_json,
+            paused: s.paused,
+            status: s.status.as_str(),
+            state: &self.state_json,
+            created_at: loaded.created_at,
+            last_ping: s.last_ping,
+            next_due: loaded
+                .schedule
+                .next_due(zone, finished.map(|t| t.floor() as i64), since),
+            check_at: s.check_at(&loaded.schedule, zone, now),
+            version: loaded.version,
+        }
     }
 }
 
@@ -119,19 +138,9 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
         let row = ctx.db.job(job.as_str()).await?;
         let mut loaded = load(row.as_ref(), ctx.now)?;
         let (state, run) = loaded.state.clone().record(&ping);
-        let zone = zone_of(&loaded.schedule)?;
-        let (state, change) = state.settle(&loaded.schedule, &*zone, ctx.now);
         loaded.state = state;
-        let schedule_json = encode(&loaded.schedule.to_json())?;
-        let state_json = encode(&loaded.state)?;
-        let write = to_write(
-            job.as_str(),
-            &loaded,
-            &schedule_json,
-            &state_json,
-            &*zone,
-            ctx.now,
-        );
+        let judged = Judged::new(loaded, ctx.now)?;
+        let write = judged.write(job.as_str(), ctx.now);
         let run_write = run.as_ref().map(|r| RunWrite {
             started: r.started,
             finished: r.finished,
@@ -140,7 +149,8 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
             status: r.outcome.as_str(),
             message: &message,
         });
-        let events: Vec<String> = change
+        let events: Vec<String> = judged
+            .change
             .filter(|c| c.notifies())
             .map(|c| {
                 let detail = run.as_ref().map(|r| r.detail(&message));
@@ -154,7 +164,7 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
             .await?;
         if ok {
             deliver_later(ctx, queued);
-            status = loaded.state.status;
+            status = judged.loaded.state.status;
             finished = run;
             saved = true;
             break;
@@ -186,12 +196,7 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
 
 /// A random text that marks one save of a job (see `Db::save_job`).
 pub fn writer_id() -> Result<String> {
-    let mut random = [0u8; SHORT_ID_BYTES];
-    getrandom::getrandom(&mut random).map_err(|e| {
-        worker::console_error!("no randomness for a job save: {e}");
-        ApiError::internal()
-    })?;
-    Ok(short_id(&random))
+    Ok(short_id(&random_bytes::<SHORT_ID_BYTES>("a job save")?))
 }
 
 /// Delivers queued notifications after the response; what does not fit one invocation's budget,
@@ -274,12 +279,11 @@ struct RunOut<'a> {
 
 fn job_out(row: &JobRow) -> JobOut<'_> {
     let schedule: serde_json::Value = serde_json::from_str(&row.schedule).unwrap_or_default();
-    let paused = serde_json::from_str::<JobState>(&row.state).is_ok_and(|s| s.paused);
     JobOut {
         job: &row.name,
         status: &row.status,
         schedule,
-        paused,
+        paused: row.paused != 0.0,
         created_at: row.created_at,
         last_ping: row.last_ping,
         next_due: row.next_due,
@@ -345,7 +349,7 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
     let caller = auth::caller(ctx).await?;
     caller.may(Action::PingJob(job.as_str()), false)?;
     let body = ctx.body().await?;
-    for attempt in 0..SAVE_TRIES {
+    for _ in 0..SAVE_TRIES {
         let row = ctx.db.job(job.as_str()).await?;
         let mut loaded = load(row.as_ref(), ctx.now)?;
         let current = row.as_ref().map(|_| &loaded.schedule);
@@ -353,27 +357,13 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
         if let Some(s) = settings.schedule {
             loaded.schedule = s;
         }
-        let zone = zone_of(&loaded.schedule)?;
         if let Some(p) = settings.paused {
             if p != loaded.state.paused {
                 loaded.state = loaded.state.clone().set_paused(p, ctx.now);
             }
         }
-        let (state, _) = loaded
-            .state
-            .clone()
-            .settle(&loaded.schedule, &*zone, ctx.now);
-        loaded.state = state;
-        let schedule_json = encode(&loaded.schedule.to_json())?;
-        let state_json = encode(&loaded.state)?;
-        let write = to_write(
-            job.as_str(),
-            &loaded,
-            &schedule_json,
-            &state_json,
-            &*zone,
-            ctx.now,
-        );
+        let judged = Judged::new(loaded, ctx.now)?;
+        let write = judged.write(job.as_str(), ctx.now);
         let writer = writer_id()?;
         if ctx
             .db
@@ -388,9 +378,6 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
                 .ok_or_else(ApiError::internal)?;
             return Ok(http::json(200, &job_out(&row)));
         }
-        if attempt + 1 == SAVE_TRIES {
-            break;
-        }
     }
     Err(ApiError::busy())
 }
@@ -403,7 +390,7 @@ pub async fn delete(ctx: &Ctx, job: &JobName) -> Result<Response> {
     if !ctx.db.delete_job(job.as_str()).await? {
         return Err(not_found(job));
     }
-    Ok(http::raw_json(200, r#"{"ok":true}"#.to_string()))
+    Ok(http::ok())
 }
 
 fn not_found(job: &JobName) -> ApiError {

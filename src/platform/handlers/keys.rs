@@ -2,7 +2,7 @@
 
 use crate::domain::error::ApiError;
 use crate::domain::keys::{ChartLimit, KeyRequest, NewKey, KEY_RANDOM_BYTES};
-use crate::platform::context::{Ctx, Result};
+use crate::platform::context::{random_bytes, Ctx, Result};
 use crate::platform::{auth, http};
 use serde::Serialize;
 use worker::Response;
@@ -49,12 +49,7 @@ impl<'a> KeyOut<'a> {
 pub async fn create(ctx: &mut Ctx) -> Result<Response> {
     auth::admin(ctx).await?;
     let wanted = KeyRequest::parse(&ctx.body().await?)?;
-    let mut random = [0u8; KEY_RANDOM_BYTES];
-    getrandom::getrandom(&mut random).map_err(|e| {
-        worker::console_error!("no randomness for a new key: {e}");
-        ApiError::internal()
-    })?;
-    let key = NewKey::from_random(&random);
+    let key = NewKey::from_random(&random_bytes::<KEY_RANDOM_BYTES>("a new key")?);
     ctx.db
         .create_key(
             &key.id,
@@ -116,5 +111,5 @@ pub async fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
         return Err(ApiError::not_found(format!("no key with id {id:?}")));
     }
     auth::forget(id);
-    Ok(http::raw_json(200, r#"{"ok":true}"#.to_string()))
+    Ok(http::ok())
 }
