@@ -16,3 +16,4 @@ pub mod route;
 pub mod schedule;
 pub mod svg;
 pub mod time;
+pub mod url;

@@ -4,6 +4,7 @@
 use crate::domain::config::{Config, MAX_BODY_BYTES};
 use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::too_large_body;
+use crate::domain::url;
 use crate::platform::db::Db;
 use futures_util::StreamExt;
 use worker::{Env, Request};
@@ -49,10 +50,7 @@ impl Ctx {
         now: f64,
         waiter: Option<worker::Context>,
     ) -> Ctx {
-        let query = req
-            .url()
-            .map(|u| u.query_pairs().into_owned().collect())
-            .unwrap_or_default();
+        let query = url::query_pairs(url::query(&req.inner().url()));
         Ctx {
             req,
             env,
@@ -75,13 +73,9 @@ impl Ctx {
         self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// `scheme://host` of this request, for links in notifications.
+    /// `scheme://host[:port]` of this request, for links in notifications.
     pub fn origin(&self) -> Option<String> {
-        let url = self.req.url().ok()?;
-        Some(
-            format!("{}://{}", url.scheme(), url.host_str()?)
-                + &url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-        )
+        url::origin(&self.req.inner().url()).map(str::to_string)
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

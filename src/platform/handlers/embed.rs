@@ -12,17 +12,20 @@ pub async fn page(ctx: &Ctx) -> Result<Response> {
         ApiError::internal()
     };
     let assets = ctx.env.assets("ASSETS").map_err(fail)?;
-    let url = ctx.req.url().map_err(fail)?;
-    let page = format!(
-        "{}://{}/embed.html",
-        url.scheme(),
-        url.host_str().unwrap_or("localhost")
-    );
+    let origin = ctx
+        .origin()
+        .unwrap_or_else(|| "http://localhost".to_string());
+    let page = format!("{origin}/embed.html");
     let mut resp = assets.fetch(page, None).await.map_err(fail)?;
     if resp.status_code() >= 300 {
         if let Some(location) = resp.headers().get("Location").ok().flatten() {
-            let target = url.join(&location).map_err(|_| ApiError::internal())?;
-            resp = assets.fetch(target.to_string(), None).await.map_err(fail)?;
+            // The assets binding redirects within the site: a path, or an absolute URL.
+            let target = if location.starts_with('/') {
+                format!("{origin}{location}")
+            } else {
+                location
+            };
+            resp = assets.fetch(target, None).await.map_err(fail)?;
         }
     }
     if resp.status_code() != 200 {
