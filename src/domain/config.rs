@@ -28,6 +28,10 @@ pub struct Config {
     pub max_batch: u32,
     /// Most label sets one chart may hold: every read of a chart looks at its series.
     pub max_series_per_chart: u32,
+    /// `PUBLIC_URL`: where the dashboard is, for links in notifications (`https://pp.example.com`,
+    /// no trailing slash). Unset, a notification sent from a request links that request's origin,
+    /// and one from the scheduled run has no links.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             max_value: DEFAULT_MAX_VALUE,
             max_batch: DEFAULT_MAX_BATCH,
             max_series_per_chart: DEFAULT_MAX_SERIES_PER_CHART,
+            public_url: None,
         }
     }
 }
@@ -60,6 +65,7 @@ impl Config {
                 1,
                 100_000,
             )?,
+            public_url: public_url(&var)?,
         })
     }
 
@@ -82,6 +88,31 @@ fn int(
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!(
             "{name} must be a whole number from {min} to {max}, but it is {raw:?}"
+        )),
+    }
+}
+
+fn public_url(var: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+    let Some(raw) = var("PUBLIC_URL") else {
+        return Ok(None);
+    };
+    let url = raw.trim().trim_end_matches('/');
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match host {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.contains(['?', '#', ' ', '"', '<', '>', '\\'])
+                && !url.chars().any(char::is_control) =>
+        {
+            Ok(Some(url.to_string()))
+        }
+        _ => Err(format!(
+            "PUBLIC_URL must be the dashboard's http(s) address such as https://pushplot.example.com, but it is {raw:?}"
         )),
     }
 }
@@ -120,6 +151,29 @@ mod tests {
         assert_eq!(c.max_value, 1e9);
         assert_eq!(c.max_batch, 10_000);
         assert_eq!(c.max_series_per_chart, 1000);
+    }
+
+    #[test]
+    fn public_url_is_an_http_address_without_its_trailing_slash() {
+        assert_eq!(load(&[]).unwrap().public_url, None);
+        assert_eq!(load(&[("PUBLIC_URL", "")]).unwrap().public_url, None);
+        assert_eq!(
+            load(&[("PUBLIC_URL", "https://pp.example.com/")])
+                .unwrap()
+                .public_url
+                .as_deref(),
+            Some("https://pp.example.com")
+        );
+        for bad in [
+            "pp.example.com",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://x/?q",
+        ] {
+            let e = load(&[("PUBLIC_URL", bad)]).unwrap_err();
+            assert!(e.contains("PUBLIC_URL"), "{bad}: {e}");
+        }
     }
 
     #[test]

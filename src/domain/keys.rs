@@ -309,6 +309,10 @@ pub enum Action<'a> {
     ManageKeys,
     /// Channels hold webhook URLs, which are secrets, and the delivery log names them.
     ManageChannels,
+    /// Alert rules tell every channel: making or deleting one is an admin's call.
+    ManageAlerts,
+    /// Listing rules: read scope, then each rule checked by its chart against the key's limit.
+    ListAlerts,
 }
 
 impl Caller {
@@ -329,14 +333,17 @@ impl Caller {
             | Action::Ingest(_)
             | Action::ConfigureChart(_)
             | Action::PingJob(_) => Scope::Ingest,
-            Action::Read(_) | Action::ListCharts | Action::ReadJob(_) | Action::ListJobs => {
-                Scope::Read
-            }
+            Action::Read(_)
+            | Action::ListCharts
+            | Action::ReadJob(_)
+            | Action::ListJobs
+            | Action::ListAlerts => Scope::Read,
             Action::PublishChart(_)
             | Action::DeleteChart(_)
             | Action::DeleteJob(_)
             | Action::ManageKeys
-            | Action::ManageChannels => Scope::Admin,
+            | Action::ManageChannels
+            | Action::ManageAlerts => Scope::Admin,
         };
         if let Action::Read(_) = action {
             if public {
@@ -361,7 +368,9 @@ impl Caller {
             | Action::ListCharts
             | Action::ListJobs
             | Action::ManageKeys
-            | Action::ManageChannels => None,
+            | Action::ManageChannels
+            | Action::ManageAlerts
+            | Action::ListAlerts => None,
         };
         if let (Some(chart), Some(limit)) = (chart, limit) {
             if !limit.allows(chart) {

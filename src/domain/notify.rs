@@ -3,6 +3,7 @@
 
 use crate::domain::error::{strict_body_error, ApiError, Code};
 use crate::domain::job::{JobName, Transition};
+use crate::domain::names::ChartName;
 use crate::domain::time::civil_from_days;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -195,6 +196,56 @@ impl ChannelRequest {
     }
 }
 
+/// Channels a job or rule may name instead of all of them.
+pub const MAX_CHANNELS_NAMED: usize = 20;
+
+/// A job's or rule's `channels`: `null` for every channel (the default), or a list of channel
+/// ids. An empty list is refused: a job that should tell nobody is one to pause.
+pub fn parse_channel_list(v: &Value) -> Result<Option<Vec<String>>, ApiError> {
+    let bad = || {
+        ApiError::new(
+            Code::InvalidBody,
+            format!(
+                "channels must be null (every channel) or a list of 1 to {MAX_CHANNELS_NAMED} channel ids from GET /api/v1/channels"
+            ),
+        )
+    };
+    let list = match v {
+        Value::Null => return Ok(None),
+        Value::Array(list) if (1..=MAX_CHANNELS_NAMED).contains(&list.len()) => list,
+        _ => return Err(bad()),
+    };
+    let mut ids: Vec<String> = Vec::with_capacity(list.len());
+    for id in list {
+        let id = id
+            .as_str()
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            })
+            .ok_or_else(bad)?;
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// A rule's change of state, as `Event::alert` tells it.
+pub struct AlertChange<'a> {
+    pub name: &'a str,
+    pub chart: &'a ChartName,
+    /// The series' canonical labels (`{}` for none).
+    pub labels: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub value: Option<f64>,
+    pub detail: String,
+}
+
 /// What an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -270,6 +321,39 @@ impl Event {
                     percent_encode(name.duration_chart().as_str())
                 )
             }),
+        }
+    }
+
+    /// A rule's change of state: the value judged and, in `detail`, what it watches.
+    pub fn alert(c: AlertChange<'_>, at: f64, base_url: Option<&str>) -> Event {
+        let AlertChange {
+            name,
+            chart,
+            labels,
+            from,
+            to,
+            value,
+            detail,
+        } = c;
+        let base = base_url
+            .map(|b| b.trim_end_matches('/'))
+            .filter(|b| !b.is_empty());
+        let chart_enc = percent_encode(chart.as_str());
+        let with_labels = if labels == "{}" || labels.is_empty() {
+            String::new()
+        } else {
+            format!("?labels={}", percent_encode(labels))
+        };
+        Event {
+            kind: EventKind::Alert,
+            name: name.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            at,
+            value,
+            detail: Some(detail),
+            url: base.map(|b| format!("{b}/#/chart/{chart_enc}{with_labels}")),
+            image: base.map(|b| format!("{b}/img/{chart_enc}.svg{with_labels}")),
         }
     }
 

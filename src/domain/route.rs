@@ -34,6 +34,9 @@ pub enum Route {
     /// `POST /api/v1/channels/{id}/test`: sends a test message.
     TestChannel(String),
     ListNotifications,
+    ListAlerts,
+    CreateAlert,
+    DeleteAlert(String),
 }
 
 impl Route {
@@ -117,6 +120,22 @@ impl Route {
                 ),
             };
         }
+        if path == "/api/v1/alerts" {
+            return allowed(
+                "GET, POST",
+                match method {
+                    "GET" => Some(Route::ListAlerts),
+                    "POST" => Some(Route::CreateAlert),
+                    _ => None,
+                },
+            );
+        }
+        if let Some(id) = path.strip_prefix("/api/v1/alerts/") {
+            return allowed(
+                "DELETE",
+                (method == "DELETE").then(|| Route::DeleteAlert(id.to_string())),
+            );
+        }
         if path == "/api/v1/notifications" {
             return allowed("GET", (method == "GET").then_some(Route::ListNotifications));
         }
@@ -193,6 +212,20 @@ mod tests {
 
     fn route(method: &str, path: &str) -> Route {
         Route::parse(method, path).unwrap().unwrap()
+    }
+
+    #[test]
+    fn alert_rules_are_listed_made_and_deleted() {
+        assert_eq!(route("GET", "/api/v1/alerts"), Route::ListAlerts);
+        assert_eq!(route("POST", "/api/v1/alerts"), Route::CreateAlert);
+        assert_eq!(
+            route("DELETE", "/api/v1/alerts/a_abc"),
+            Route::DeleteAlert("a_abc".into())
+        );
+        assert_eq!(
+            Route::parse("PUT", "/api/v1/alerts").unwrap_err().status,
+            405
+        );
     }
 
     #[test]

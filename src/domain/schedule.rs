@@ -2,14 +2,13 @@
 //! clock) with its grace, parsed from a request body, and the next instant the job is due.
 
 use crate::domain::error::{strict_body_error, ApiError, Code};
-use crate::domain::time::parse_duration;
-use crate::domain::time::{civil_from_days, days_from_civil};
+use crate::domain::notify::parse_channel_list;
+use crate::domain::time::{civil_from_days, days_from_civil, duration_value, DAY, HOUR, MINUTE};
 use serde::Deserialize;
 use serde_json::Value;
 
-const MINUTE: i64 = 60;
-const HOUR: i64 = 3_600;
-const DAY: i64 = 86_400;
+/// What a duration outside its bounds is told.
+const JOBS_NOTE: &str = "; jobs are checked once a minute";
 
 /// A new job expects a ping a day, and waits an hour more before it calls the job down.
 pub const DEFAULT_PERIOD: i64 = DAY;
@@ -116,6 +115,8 @@ pub struct JobSettings {
     /// The whole schedule after the change, or `None` if the body did not touch it.
     pub schedule: Option<Schedule>,
     pub paused: Option<bool>,
+    /// `Some(None)`: notify every channel again; `Some(Some(ids))`: only these; `None`: unchanged.
+    pub channels: Option<Option<Vec<String>>>,
 }
 
 impl JobSettings {
@@ -132,6 +133,9 @@ impl JobSettings {
             tz: Option<Value>,
             grace: Option<Value>,
             paused: Option<Value>,
+            // Present as null (every channel) differs from absent (unchanged).
+            #[serde(default, deserialize_with = "present")]
+            channels: Option<Value>,
         }
         let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -143,7 +147,7 @@ impl JobSettings {
                 &e,
                 |field| {
                     format!(
-                        "unknown field {field:?}; a job has period or cron (with tz), grace and paused"
+                        "unknown field {field:?}; a job has period or cron (with tz), grace, paused and channels"
                     )
                 },
                 Some(
@@ -153,7 +157,7 @@ impl JobSettings {
         })?;
         let grace = raw
             .grace
-            .map(|v| duration(&v, "grace", MIN_GRACE, MAX_GRACE))
+            .map(|v| duration_value(&v, "grace", MIN_GRACE, MAX_GRACE, JOBS_NOTE))
             .transpose()?;
         let tz = raw.tz.map(|v| parse_tz(&v)).transpose()?;
         let paused = match raw.paused {
@@ -178,7 +182,7 @@ impl JobSettings {
             }
             (Some(_), None, Some(_)) => return Err(tz_without_cron()),
             (Some(period), None, None) => Some(Schedule::Period {
-                period: duration(&period, "period", MIN_PERIOD, MAX_PERIOD)?,
+                period: duration_value(&period, "period", MIN_PERIOD, MAX_PERIOD, JOBS_NOTE)?,
                 grace: kept_grace,
             }),
             (None, Some(cron), tz) => {
@@ -206,8 +210,17 @@ impl JobSettings {
             },
             (None, None, None) => grace.map(|g| current.with_grace(g)),
         };
-        Ok(JobSettings { schedule, paused })
+        let channels = raw.channels.as_ref().map(parse_channel_list).transpose()?;
+        Ok(JobSettings {
+            schedule,
+            paused,
+            channels,
+        })
     }
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn tz_without_cron() -> ApiError {
@@ -215,42 +228,6 @@ fn tz_without_cron() -> ApiError {
         Code::InvalidBody,
         "tz is the zone of a cron schedule; send it with cron (a period needs no zone)",
     )
-}
-
-/// A duration given as a string (`"90m"`, `"1h"`, `"2w"`, `"3600"`) or a number of seconds.
-fn duration(v: &Value, field: &str, min: i64, max: i64) -> Result<i64, ApiError> {
-    let secs = match v {
-        Value::String(s) => parse_duration(s),
-        Value::Number(n) => n.as_i64().filter(|n| *n > 0),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        ApiError::new(
-            Code::InvalidBody,
-            format!(r#"{field} must be a duration such as "90m", "1h", "1d", "2w" or a number of seconds"#),
-        )
-    })?;
-    if !(min..=max).contains(&secs) {
-        return Err(ApiError::new(
-            Code::InvalidBody,
-            format!(
-                "{field} must be from {} to {}; jobs are checked once a minute",
-                human(min),
-                human(max)
-            ),
-        ));
-    }
-    Ok(secs)
-}
-
-fn human(secs: i64) -> String {
-    let (n, unit) = match secs {
-        s if s % DAY == 0 => (s / DAY, "day"),
-        s if s % HOUR == 0 => (s / HOUR, "hour"),
-        s if s % MINUTE == 0 => (s / MINUTE, "minute"),
-        s => (s, "second"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// An IANA zone name by its shape only (`Europe/Berlin`, `America/Argentina/Buenos_Aires`,
@@ -1105,6 +1082,21 @@ mod tests {
     }
 
     #[test]
+    fn channels_absent_keep_the_list_null_resets_it_and_a_list_replaces_it() {
+        assert_eq!(settings(r#"{"grace":"5m"}"#, None).unwrap().channels, None);
+        assert_eq!(
+            settings(r#"{"channels":null}"#, None).unwrap().channels,
+            Some(None)
+        );
+        assert_eq!(
+            settings(r#"{"channels":["abc"]}"#, None).unwrap().channels,
+            Some(Some(vec!["abc".to_string()]))
+        );
+        let e = settings(r#"{"channels":"abc"}"#, None).unwrap_err();
+        assert!(e.message.contains("channels"), "{}", e.message);
+    }
+
+    #[test]
     fn an_empty_body_changes_nothing_and_a_new_job_gets_the_default() {
         for body in ["", "  ", "{}"] {
             let s = settings(body, None).unwrap();
@@ -1112,7 +1104,8 @@ mod tests {
                 s,
                 JobSettings {
                     schedule: None,
-                    paused: None
+                    paused: None,
+                    channels: None,
                 }
             );
         }

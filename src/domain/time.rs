@@ -3,6 +3,10 @@
 use crate::domain::config::FUTURE_TOLERANCE_SECONDS;
 use crate::domain::error::{ApiError, Code};
 
+pub const MINUTE: i64 = 60;
+pub const HOUR: i64 = 3_600;
+pub const DAY: i64 = 86_400;
+
 /// Seconds since 1970 past which a timestamp is surely milliseconds (this is the year 5138).
 const MILLISECONDS_THRESHOLD: f64 = 1e11;
 
@@ -83,6 +87,49 @@ pub fn parse_duration(raw: &str) -> Option<i64> {
         _ => return None,
     };
     n.checked_mul(mult)
+}
+
+/// A duration field of a request body, given as a string (`"90m"`, `"1h"`, `"2w"`, `"3600"`) or a number of seconds, within
+/// [min, max]; `note` ends the message of a value outside them.
+pub fn duration_value(
+    v: &serde_json::Value,
+    field: &str,
+    min: i64,
+    max: i64,
+    note: &str,
+) -> Result<i64, ApiError> {
+    let secs = match v {
+        serde_json::Value::String(s) => parse_duration(s),
+        serde_json::Value::Number(n) => n.as_i64().filter(|n| *n > 0),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::new(
+            Code::InvalidBody,
+            format!(r#"{field} must be a duration such as "90m", "1h", "1d", "2w" or a number of seconds"#),
+        )
+    })?;
+    if !(min..=max).contains(&secs) {
+        return Err(ApiError::new(
+            Code::InvalidBody,
+            format!(
+                "{field} must be from {} to {}{note}",
+                human(min),
+                human(max)
+            ),
+        ));
+    }
+    Ok(secs)
+}
+
+pub fn human(secs: i64) -> String {
+    let (n, unit) = match secs {
+        s if s % DAY == 0 => (s / DAY, "day"),
+        s if s % HOUR == 0 => (s / HOUR, "hour"),
+        s if s % MINUTE == 0 => (s / MINUTE, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard

@@ -1,23 +1,29 @@
-//! The minutely check of jobs: judges the jobs whose status may have changed by the event's
-//! scheduled time (read through an index of when each needs a look), and saves what changed.
+//! The minutely check of jobs and alert rules: judges those whose status may have changed by the
+//! event's scheduled time (each read through an index of when it needs a look), saves what
+//! changed and sends what is due.
 
+use crate::domain::config::Config;
 use crate::domain::job::JobName;
 use crate::domain::notify::Event;
 use crate::platform::context::Result;
 use crate::platform::db::Db;
 use crate::platform::db::Guarded;
 use crate::platform::handlers::jobs::{load, writer_id, Judged};
-use crate::platform::notify;
+use crate::platform::{alerts, notify};
 
 /// Jobs judged per run: one query reads them and one batch of this many statements (plus one that
-/// queues their notifications) saves them. With one query to claim due notifications, one for
-/// channels and one per delivery attempt, a run stays near 33 of the free plan's 50 queries per
-/// invocation. More due jobs wait for the next minute.
+/// saves the rules and one that queues notifications) saves them. With a query for due rules,
+/// one to claim due notifications, one for channels and one per delivery attempt, a run stays
+/// near 35 of the free plan's 50 queries per invocation. More due jobs wait for the next minute.
 const MAX_JOBS: u32 = 20;
+/// Rules judged per run, read in one query and saved in one statement whatever their number.
+const MAX_ALERTS: u32 = 50;
 
 pub struct Summary {
     pub looked_at: usize,
     pub changed: usize,
+    pub rules: usize,
+    pub rules_changed: usize,
     pub delivered: usize,
     pub attempted: usize,
 }
@@ -26,14 +32,17 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "looked at {} due jobs, {} changed status; {} of {} notifications delivered",
-            self.looked_at, self.changed, self.delivered, self.attempted
+            "looked at {} due jobs, {} changed status; {} due rules, {} changed state; {} of {} notifications delivered",
+            self.looked_at, self.changed, self.rules, self.rules_changed, self.delivered, self.attempted
         )
     }
 }
 
-pub async fn run(db: &Db, now: f64) -> Result<Summary> {
+pub async fn run(db: &Db, cfg: &Config, now: f64) -> Result<Summary> {
     let rows = db.due_jobs(now, MAX_JOBS).await?;
+    let rules = db.due_alerts(now, cfg.bucket_seconds, MAX_ALERTS).await?;
+    let base = cfg.public_url.as_deref();
+    let decided = alerts::decide(&rules, now, base, false);
     let mut judged = Vec::with_capacity(rows.len());
     let mut changed = 0;
     let mut events = Vec::new();
@@ -51,10 +60,10 @@ pub async fn run(db: &Db, now: f64) -> Result<Summary> {
             changed += 1;
             if c.notifies() {
                 if let Ok(name) = JobName::parse(&row.name) {
-                    // No request, so no origin for links: the message names the job.
                     events.push((
                         row.name.as_str(),
-                        Event::job(&name, &c, now, None, None).to_json(),
+                        Event::job(&name, &c, now, None, base).to_json(),
+                        row.channels.as_deref(),
                     ));
                 }
             }
@@ -64,15 +73,19 @@ pub async fn run(db: &Db, now: f64) -> Result<Summary> {
     let writes: Vec<_> = judged.iter().map(|(name, j)| j.write(name, now)).collect();
     // One writer text for the run: a job's notification is queued only if its update was saved.
     let writer = writer_id()?;
-    let guarded: Vec<Guarded> = events
+    let mut guarded: Vec<Guarded> = events
         .iter()
-        .map(|(job, event)| Guarded {
-            job,
+        .map(|(job, event, channels)| Guarded {
+            job: Some(job),
+            alert: None,
             writer: &writer,
             event,
+            channels: *channels,
         })
         .collect();
-    db.settle_jobs(&writes, &writer, &guarded, now).await?;
+    guarded.extend(decided.guarded(&writer));
+    db.settle(&writes, decided.saves.as_deref(), &writer, &guarded, now)
+        .await?;
     // New ones and retries whose time has come, oldest first, taken so nobody else sends them.
     let due = db.claim_due(now, notify::MAX_ATTEMPTS_PER_RUN).await?;
     let delivered = notify::deliver(db, &due)
@@ -83,6 +96,8 @@ pub async fn run(db: &Db, now: f64) -> Result<Summary> {
     Ok(Summary {
         looked_at: rows.len(),
         changed,
+        rules: decided.looked_at,
+        rules_changed: decided.events.len(),
         delivered,
         attempted: due.len(),
     })

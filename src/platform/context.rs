@@ -78,6 +78,11 @@ impl Ctx {
         url::origin(&self.req.inner().url()).map(str::to_string)
     }
 
+    /// Where links in notifications point: `PUBLIC_URL`, else this request's origin.
+    pub fn base_url(&self) -> Option<String> {
+        self.cfg.public_url.clone().or_else(|| self.origin())
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.req.headers().get(name).ok().flatten()
     }

@@ -1,6 +1,7 @@
 //! The Worker: entry points, configuration, and dispatch from a route to its handler. Domain
 //! decisions are made in `domain`; this layer moves data.
 
+mod alerts;
 mod auth;
 mod checks;
 mod commit;
@@ -17,7 +18,7 @@ use crate::domain::error::{ApiError, Code};
 use crate::domain::route::Route;
 use context::{Ctx, Result};
 use db::Db;
-use handlers::{channels, charts, embed, images, ingest, jobs, keys};
+use handlers::{alerts as alert_rules, channels, charts, embed, images, ingest, jobs, keys};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
@@ -46,7 +47,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let outcome = if cron == RETENTION_CRON {
         retention::run(&db, &cfg, now).await.map(|s| s.to_string())
     } else {
-        checks::run(&db, now).await.map(|s| s.to_string())
+        checks::run(&db, &cfg, now).await.map(|s| s.to_string())
     };
     let cost = db.cost();
     match outcome {
@@ -58,6 +59,27 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         ),
         Err(e) => worker::console_error!("scheduled ({cron}) failed: {e}"),
     }
+}
+
+/// Runs `work` after the response, with its own configuration and D1 handle (the request's have
+/// answered by then); a failure is logged, as nobody is left to tell.
+pub(crate) fn after_response<F, Fut>(ctx: &Ctx, what: &'static str, work: F)
+where
+    F: FnOnce(Config, Db) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<()>> + 'static,
+{
+    let Some(waiter) = &ctx.waiter else {
+        return;
+    };
+    let env = ctx.env.clone();
+    waiter.wait_until(async move {
+        let Ok((cfg, db)) = load(&env) else {
+            return;
+        };
+        if let Err(e) = work(cfg, db).await {
+            worker::console_error!("{what}: {e}");
+        }
+    });
 }
 
 pub(crate) fn now_secs() -> f64 {
@@ -132,6 +154,9 @@ async fn dispatch(route: Route, ctx: &mut Ctx) -> Result<Response> {
         Route::DeleteChannel(id) => channels::delete(ctx, &id).await,
         Route::TestChannel(id) => channels::test(ctx, &id).await,
         Route::ListNotifications => channels::notifications(ctx).await,
+        Route::ListAlerts => alert_rules::list(ctx).await,
+        Route::CreateAlert => alert_rules::create(ctx).await,
+        Route::DeleteAlert(id) => alert_rules::delete(ctx, &id).await,
     }
 }
 

@@ -20,6 +20,17 @@ pub struct Attempt {
     pub result: String,
 }
 
+/// Takes these queued notifications (as many as one run may attempt) and sends them; what is
+/// left, or fails, the minutely run takes up.
+pub async fn send_now(db: &Db, mut ids: Vec<f64>) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.truncate(MAX_ATTEMPTS_PER_RUN as usize);
+    let rows = db.claim(&ids, crate::platform::now_secs()).await?;
+    deliver(db, &rows).await.map(|_| ())
+}
+
 /// Sends each notification (already claimed) to its channel and records the attempt.
 pub async fn deliver(db: &Db, rows: &[NotificationRow]) -> Result<Vec<Attempt>> {
     let mut attempts_made = Vec::with_capacity(rows.len());

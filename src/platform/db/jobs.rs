@@ -22,6 +22,8 @@ pub struct JobRow {
     pub last_duration: Option<f64>,
     pub last_exit_code: Option<f64>,
     pub version: f64,
+    /// A JSON array of channel ids, or NULL for every channel.
+    pub channels: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +49,7 @@ pub struct JobWrite<'a> {
     pub check_at: Option<i64>,
     /// The version read, or `None` for a job that did not exist.
     pub version: Option<f64>,
+    pub channels: Option<&'a str>,
 }
 
 /// A finished run to record with the job.
@@ -60,7 +63,7 @@ pub struct RunWrite<'a> {
 }
 
 const JOB_COLUMNS: &str = "name, schedule, paused, status, state, created_at, last_ping, next_due,
-    last_duration, last_exit_code, version";
+    last_duration, last_exit_code, version, channels";
 
 fn opt(v: Option<f64>) -> JsValue {
     v.map(num).unwrap_or(JsValue::NULL)
@@ -97,15 +100,17 @@ impl Db {
         };
         let upsert = self.stmt(
             "INSERT INTO jobs (name, schedule, paused, status, state, created_at, last_ping,
-                               next_due, check_at, last_duration, last_exit_code, version, writer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14)
+                               next_due, check_at, last_duration, last_exit_code, version, writer,
+                               channels)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15)
              ON CONFLICT (name) DO UPDATE SET
                schedule = excluded.schedule, paused = excluded.paused, status = excluded.status,
                state = excluded.state, last_ping = excluded.last_ping,
                next_due = excluded.next_due, check_at = excluded.check_at,
                last_duration = COALESCE(excluded.last_duration, last_duration),
                last_exit_code = CASE WHEN ?13 THEN excluded.last_exit_code ELSE last_exit_code END,
-               version = excluded.version, writer = excluded.writer
+               version = excluded.version, writer = excluded.writer,
+               channels = excluded.channels
              WHERE version = ?12 - 1",
             &[
                 text(job.name),
@@ -122,6 +127,7 @@ impl Db {
                 num(new_version),
                 num(u8::from(run.is_some())),
                 text(writer),
+                job.channels.map(text).unwrap_or(JsValue::NULL),
             ],
         )?;
         let mut stmts = vec![upsert];
@@ -147,9 +153,11 @@ impl Db {
         let guarded: Vec<Guarded> = events
             .iter()
             .map(|e| Guarded {
-                job: job.name,
+                job: Some(job.name),
+                alert: None,
                 writer,
                 event: e,
+                channels: job.channels,
             })
             .collect();
         let queued_at = stmts.len();
@@ -197,16 +205,18 @@ impl Db {
         .await
     }
 
-    /// Updates jobs the scheduled check judged, each only if no ping saved it meanwhile, and
-    /// queues the notifications of the changes that were saved, in one transaction.
-    pub async fn settle_jobs(
+    /// Updates jobs and rules the scheduled check judged (rules as `Db::save_alerts` takes
+    /// them), each only if nothing saved it meanwhile, and queues the notifications of the changes
+    /// that were saved, in one transaction.
+    pub async fn settle(
         &self,
         jobs: &[JobWrite<'_>],
+        alerts: Option<&str>,
         writer: &str,
         events: &[Guarded<'_>],
         now: f64,
     ) -> Result<Vec<f64>> {
-        if jobs.is_empty() {
+        if jobs.is_empty() && alerts.is_none() {
             return Ok(Vec::new());
         }
         let mut stmts = jobs
@@ -228,6 +238,9 @@ impl Db {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Some(saves) = alerts {
+            stmts.push(self.save_alerts(saves, writer, now)?);
+        }
         let queued_at = stmts.len();
         if !events.is_empty() {
             stmts.push(self.queue_guarded(events, now)?);

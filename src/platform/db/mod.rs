@@ -15,6 +15,7 @@ macro_rules! merge_into_existing {
     };
 }
 
+mod alerts;
 mod charts;
 mod ingest;
 mod jobs;
@@ -22,6 +23,7 @@ mod keys;
 mod notify;
 mod retention;
 
+pub use alerts::{AlertInsert, AlertRow};
 pub use jobs::{JobRow, JobWrite, RunWrite};
 pub use notify::{ChannelRow, Guarded, NotificationRow};
 

@@ -28,12 +28,18 @@ pub struct NotificationRow {
     pub log: String,
 }
 
-/// A notification to queue only if `job`'s row was last saved by `writer`.
+/// A notification to queue only if the row of `job` (or of `alert`) was last saved by `writer`,
+/// for the channels in `channels` (a JSON array of ids) or, without it, every channel.
 #[derive(serde::Serialize)]
 pub struct Guarded<'a> {
-    pub job: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<&'a str>,
     pub writer: &'a str,
     pub event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<&'a str>,
 }
 
 /// At most this many notifications are queued a minute, whatever pings and checks ask for: a key
@@ -121,7 +127,12 @@ impl Db {
         self.stmt(
             "INSERT INTO notifications (channel, event, created_at, next_attempt)
              SELECT c.id, e.value ->> 'event', ?2, ?2 FROM json_each(?1) AS e CROSS JOIN channels AS c
-             WHERE (SELECT writer FROM jobs WHERE name = e.value ->> 'job') = e.value ->> 'writer'
+             WHERE CASE WHEN e.value ->> 'job' IS NOT NULL
+                     THEN (SELECT writer FROM jobs WHERE name = e.value ->> 'job')
+                     ELSE (SELECT writer FROM alerts WHERE id = e.value ->> 'alert')
+                   END = e.value ->> 'writer'
+               AND (e.value ->> 'channels' IS NULL
+                    OR c.id IN (SELECT value FROM json_each(e.value ->> 'channels')))
                AND (SELECT COUNT(*) FROM (SELECT created_at FROM notifications
                                           ORDER BY id DESC LIMIT ?3) WHERE created_at > ?2 - 60) < ?3
              RETURNING id",

@@ -159,3 +159,22 @@ pub async fn notifications(ctx: &Ctx) -> Result<Response> {
         .collect();
     Ok(http::json(200, &Answer { notifications }))
 }
+
+/// A job or rule may name only channels that exist: a mistyped id would silence it unnoticed.
+/// Returns the list as stored (JSON), or `None` for every channel.
+pub async fn named(ctx: &Ctx, list: Option<&[String]>) -> Result<Option<String>> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let known = ctx.db.channels().await?;
+    if let Some(unknown) = list.iter().find(|id| !known.iter().any(|c| &c.id == *id)) {
+        return Err(ApiError::new(
+            crate::domain::error::Code::InvalidBody,
+            format!("there is no channel {unknown:?}; GET /api/v1/channels lists them"),
+        ));
+    }
+    serde_json::to_string(list).map(Some).map_err(|e| {
+        worker::console_error!("a channel list did not serialize: {e}");
+        ApiError::internal()
+    })
+}

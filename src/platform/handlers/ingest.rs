@@ -5,7 +5,7 @@ use crate::domain::chart::check_series_per_chart;
 use crate::domain::ingest::Batch;
 use crate::domain::keys::Action;
 use crate::platform::context::{Ctx, Result};
-use crate::platform::{auth, commit, http};
+use crate::platform::{alerts, auth, commit, http};
 use worker::Response;
 
 pub async fn ingest(ctx: &mut Ctx) -> Result<Response> {
@@ -26,8 +26,19 @@ pub async fn ingest(ctx: &mut Ctx) -> Result<Response> {
     let accepted = batch.len;
     let written = commit::write(&ctx.db, &batch, &ctx.cfg, ctx.now).await?;
     ctx.db.share(written.cost, written.requests, written.led);
+    judge_alerts_later(ctx, &batch);
     Ok(http::raw_json(
         200,
         format!(r#"{{"ok":true,"accepted":{accepted}}}"#),
     ))
+}
+
+/// A bad value alerts within seconds: the `last` and absence rules on the charts just written are
+/// judged after the response, so the answer does not wait for them.
+pub fn judge_alerts_later(ctx: &Ctx, batch: &Batch) {
+    let charts = batch.charts_json();
+    let base = ctx.base_url();
+    crate::platform::after_response(ctx, "alerts after an ingest", move |cfg, db| async move {
+        alerts::after_ingest(&db, &charts, cfg.bucket_seconds, base.as_deref()).await
+    });
 }

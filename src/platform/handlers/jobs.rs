@@ -11,6 +11,7 @@ use crate::domain::notify::Event;
 use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
 use crate::platform::context::{random_bytes, Ctx, Result};
 use crate::platform::db::{Db, JobRow, JobWrite, RunWrite};
+use crate::platform::handlers::channels;
 use crate::platform::zone::IntlZone;
 use crate::platform::{auth, commit, http, notify};
 use serde::Serialize;
@@ -34,6 +35,8 @@ pub struct Loaded {
     pub state: JobState,
     pub created_at: f64,
     pub version: Option<f64>,
+    /// The channels it notifies, as a JSON array of ids; `None` for every channel.
+    pub channels: Option<String>,
 }
 
 pub fn load(row: Option<&JobRow>, now: f64) -> Result<Loaded> {
@@ -43,6 +46,7 @@ pub fn load(row: Option<&JobRow>, now: f64) -> Result<Loaded> {
             state: JobState::new(now),
             created_at: now.floor(),
             version: None,
+            channels: None,
         });
     };
     let broken = |what: &str| {
@@ -59,6 +63,7 @@ pub fn load(row: Option<&JobRow>, now: f64) -> Result<Loaded> {
         state,
         created_at: row.created_at,
         version: Some(row.version),
+        channels: row.channels.clone(),
     })
 }
 
@@ -105,6 +110,7 @@ impl Judged {
                 .next_due(zone, finished.map(|t| t.floor() as i64), since),
             check_at: s.check_at(&loaded.schedule, zone, now),
             version: loaded.version,
+            channels: loaded.channels.as_deref(),
         }
     }
 }
@@ -154,7 +160,7 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
             .filter(|c| c.notifies())
             .map(|c| {
                 let detail = run.as_ref().map(|r| r.detail(&message));
-                Event::job(job, &c, ctx.now, detail, ctx.origin().as_deref()).to_json()
+                Event::job(job, &c, ctx.now, detail, ctx.base_url().as_deref()).to_json()
             })
             .into_iter()
             .collect();
@@ -201,28 +207,12 @@ pub fn writer_id() -> Result<String> {
 
 /// Delivers queued notifications after the response; what does not fit one invocation's budget,
 /// or fails, the minutely run takes up.
-pub fn deliver_later(ctx: &Ctx, mut ids: Vec<f64>) {
-    let Some(waiter) = &ctx.waiter else {
-        return;
-    };
+pub fn deliver_later(ctx: &Ctx, ids: Vec<f64>) {
     if ids.is_empty() {
         return;
     }
-    ids.truncate(notify::MAX_ATTEMPTS_PER_RUN as usize);
-    let env = ctx.env.clone();
-    waiter.wait_until(async move {
-        // A fresh D1 handle: this runs after the request's own has answered.
-        let Ok((_, db)) = crate::platform::load(&env) else {
-            return;
-        };
-        let now = worker::js_sys::Date::now() / 1000.0;
-        let sent = match db.claim(&ids, now).await {
-            Ok(rows) => notify::deliver(&db, &rows).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            worker::console_error!("notifications: {e}");
-        }
+    crate::platform::after_response(ctx, "notifications", move |_, db| async move {
+        notify::send_now(&db, ids).await
     });
 }
 
@@ -249,6 +239,8 @@ async fn chart_run(db: &Db, job: &JobName, run: &Run, ctx: &Ctx) -> Result<()> {
     let batch = Batch::parse(body.as_bytes(), &ctx.cfg, ctx.now)?;
     let written = commit::write(db, &batch, &ctx.cfg, ctx.now).await?;
     db.share(written.cost, written.requests, written.led);
+    // Rules on a job's duration or exit code are judged as for any ingest.
+    crate::platform::handlers::ingest::judge_alerts_later(ctx, &batch);
     Ok(())
 }
 
@@ -263,6 +255,8 @@ struct JobOut<'a> {
     next_due: Option<f64>,
     last_duration: Option<f64>,
     last_exit_code: Option<f64>,
+    /// The channel ids it notifies; null for every channel.
+    channels: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     runs: Option<Vec<RunOut<'a>>>,
 }
@@ -289,6 +283,10 @@ fn job_out(row: &JobRow) -> JobOut<'_> {
         next_due: row.next_due,
         last_duration: row.last_duration,
         last_exit_code: row.last_exit_code,
+        channels: row
+            .channels
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok()),
         runs: None,
     }
 }
@@ -354,6 +352,9 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
         let mut loaded = load(row.as_ref(), ctx.now)?;
         let current = row.as_ref().map(|_| &loaded.schedule);
         let settings = JobSettings::parse(&body, current)?;
+        if let Some(list) = &settings.channels {
+            loaded.channels = channels::named(ctx, list.as_deref()).await?;
+        }
         if let Some(s) = settings.schedule {
             loaded.schedule = s;
         }

@@ -1,5 +1,6 @@
 //! One module per feature of the API; each handler takes the request's `Ctx` and answers.
 
+pub mod alerts;
 pub mod channels;
 pub mod charts;
 pub mod embed;
