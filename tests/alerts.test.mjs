@@ -179,6 +179,23 @@ test("an aggregate rule is judged over its window by the minutely check, and cle
   await c.send("DELETE", `/api/v1/alerts/${id}`);
 });
 
+test("an aggregate rule put off for want of points wakes up when a point arrives", async () => {
+  const t = nowSecs();
+  const id = (await c.send("POST", "/api/v1/alerts", { chart: "queue.depth", agg: "max", window: "15m", op: ">", value: 10000 })).body.id;
+  await checkAt(t + 60);
+  const idle = await rule(id);
+  assert.equal(idle.state, "ok");
+  assert.ok(idle.next_check >= t + 3600, "an empty window waits for a point, not the clock");
+  await c.ingest({ chart: "queue.depth", value: 12000 });
+  const deadline = Date.now() + 5000;
+  while ((await rule(id)).next_check > nowSecs() + 60 && Date.now() < deadline) await pause(50);
+  await checkAt(nowSecs() + 60);
+  const woken = await rule(id);
+  assert.equal(woken.state, "firing");
+  assert.equal(woken.last_value, 12000);
+  await c.send("DELETE", `/api/v1/alerts/${id}`);
+});
+
 test("a job or a rule that names its own channels notifies only those", async () => {
   const a = await hook("only-a");
   const b = await hook("only-b");

@@ -348,22 +348,27 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
         } => {
             let start = now - window as f64;
             let overlaps = |b: &&Bucket| (b.ts + bs) as f64 > start && b.ts as f64 <= now;
-            let (folded, leaves) = if agg == Agg::Last {
-                // Only the newest bucket can give the last value.
+            let (folded, next) = if agg == Agg::Last {
+                // Only the newest bucket can give the last value; by time alone it changes only
+                // when that bucket leaves the window.
                 let b = seen.newest.as_ref().filter(overlaps).cloned();
                 let leaves = b.as_ref().map(|b| b.ts + bs + window);
                 (b, leaves)
             } else {
                 let mut inside = seen.window.iter().filter(overlaps);
                 let mut folded = inside.next().cloned();
-                let mut oldest = folded.as_ref().map(|b| b.ts);
                 for b in inside {
-                    oldest = oldest.map(|o| o.min(b.ts));
                     if let Some(f) = folded.as_mut() {
                         f.merge(b);
                     }
                 }
-                (folded, oldest.map(|o| o + bs + window))
+                // New points move an aggregate too, and an ingest does not judge it (that would
+                // read the whole window per ingest): it is looked at again every cadence while
+                // its window holds points. An empty window waits for an ingest to wake it.
+                let next = folded
+                    .as_ref()
+                    .map(|_| now.floor() as i64 + cadence(window, bs));
+                (folded, next)
             };
             let value = match (&folded, agg) {
                 (Some(b), _) => Some(b.value(agg)),
@@ -379,7 +384,7 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
                     AlertState::Ok
                 },
                 value,
-                check_at: leaves.map_or(horizon, |t| t.clamp(now.floor() as i64 + 1, horizon)),
+                check_at: next.map_or(horizon, |t| t.clamp(now.floor() as i64 + 1, horizon)),
                 detail: match value {
                     Some(v) => format!("{} over {} is {v}", agg.as_str(), short(window)),
                     None => format!("no point in the last {}", short(window)),
@@ -387,6 +392,19 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
             }
         }
     }
+}
+
+/// How often an aggregate rule whose window holds points is looked at: every bucket, or every
+/// 1/60 of its window if that is longer (a day's window every 24 minutes), so a look that reads
+/// the whole window stays cheap. Whole minutes, as the check runs once a minute.
+pub fn cadence(window: i64, bucket_seconds: i64) -> i64 {
+    let every = bucket_seconds.max(window / 60).max(MINUTE);
+    every.div_euclid(MINUTE) * MINUTE
+}
+
+/// Whether a look at this rule reads the buckets of its window (aggregates other than `last`).
+pub fn reads_window(condition: &Condition) -> bool {
+    matches!(condition, Condition::Threshold { agg, .. } if *agg != Agg::Last)
 }
 
 fn human_ago(secs: f64) -> String {
@@ -597,8 +615,8 @@ mod tests {
         assert_eq!(at("min", "==", 1.0).state, AlertState::Firing);
         assert_eq!(at("max", "!=", 5.0).state, AlertState::Ok);
         assert_eq!(at("count", ">", 2.0).value, Some(3.0));
-        // The oldest bucket inside leaves first.
-        assert_eq!(at("avg", ">", 2.0).check_at, 600 + 60 + 600);
+        // While points are in the window, the next look comes a cadence later.
+        assert_eq!(at("avg", ">", 2.0).check_at, 700 + 60);
     }
 
     #[test]
@@ -632,6 +650,24 @@ mod tests {
             judge(&c, &seen(&[]), 500.0, 7700.0).state,
             AlertState::Firing
         );
+    }
+
+    #[test]
+    fn an_aggregate_is_looked_at_every_bucket_or_every_sixtieth_of_its_window() {
+        assert_eq!(cadence(900, 60), 60);
+        assert_eq!(cadence(86_400, 60), 1440);
+        assert_eq!(cadence(900, 3600), 3600);
+        assert_eq!(cadence(600, 1), 60);
+        let c = parse(r#"{"chart":"c","agg":"avg","window":"1d","op":">","value":1}"#)
+            .unwrap()
+            .condition;
+        assert!(reads_window(&c));
+        let j = judge(&c, &seen(&[bucket(0, &[5.0])]), 0.0, 100.0);
+        assert_eq!(j.check_at, 100 + 1440);
+        let last = parse(r#"{"chart":"c","op":">","value":1}"#)
+            .unwrap()
+            .condition;
+        assert!(!reads_window(&last));
     }
 
     #[test]

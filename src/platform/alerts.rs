@@ -2,7 +2,8 @@
 //! in, the saves and notifications of the changes out.
 
 use crate::domain::alert::{
-    condition_from_columns, judge, push_history, AlertState, Seen, Transition, RECHECK_AT_MOST,
+    cadence, condition_from_columns, judge, push_history, reads_window, AlertState, Condition,
+    Seen, Transition, RECHECK_AT_MOST,
 };
 use crate::domain::bucket::Bucket;
 use crate::domain::names::ChartName;
@@ -83,9 +84,10 @@ fn seen(row: &AlertRow) -> Option<Seen> {
     })
 }
 
-/// Judges each rule at `now`. With `changes_only`, rules whose state holds are left unsaved (an
-/// ingest's look); otherwise each is saved with its next look (the minutely check, which must
-/// move `check_at` on). A rule whose row does not read back is put off for an hour, logged.
+/// Judges each rule at `now`. With `changes_only` (an ingest's look), rules whose state holds are
+/// left unsaved and aggregates are not judged, only woken; otherwise (the minutely check, which
+/// must move `check_at` on) each is saved with its next look. A rule whose row does not read back
+/// is put off for an hour, logged.
 pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only: bool) -> Decided {
     let mut saves = Vec::new();
     let mut events = Vec::new();
@@ -118,6 +120,26 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
             }
             continue;
         };
+        if changes_only && reads_window(&condition) {
+            // An ingest does not read a window: an aggregate put off for want of points is
+            // brought forward to the next minutely check instead.
+            let Condition::Threshold { window, .. } = condition else {
+                continue;
+            };
+            let soon = now.floor() as i64 + cadence(window, seen.bucket_seconds);
+            if row.check_at.is_some_and(|c| c as i64 > soon) {
+                saves.push(Save {
+                    id: &row.id,
+                    read: &row.writer,
+                    state: before.as_str(),
+                    since: row.since,
+                    last_value: row.last_value,
+                    check_at: now.floor() as i64,
+                    history: row.history.clone(),
+                });
+            }
+            continue;
+        }
         let j = judge(&condition, &seen, row.created_at, now);
         let changed = j.state != before;
         if changes_only && !changed {

@@ -59,14 +59,19 @@ const COLUMNS: &str = "a.id, a.name, a.chart, a.labels, a.agg, a.window_secs, a.
     a.created_at, a.writer";
 
 /// A look at rules: each with what its series holds at `?1` (`?2` is the default bucket size).
-/// The newest bucket is one row along the primary key; a window's buckets are read only for
-/// aggregates that need them.
-fn look(filter: &str) -> String {
+/// The newest bucket is one row along the primary key; a window's buckets are read only
+/// `with_windows`, and then only for aggregates that need them.
+fn look(filter: &str, with_windows: bool) -> String {
+    let windows = if with_windows {
+        "a.agg IS NOT NULL AND a.agg <> 'last'"
+    } else {
+        "0"
+    };
     format!(
         "SELECT {COLUMNS}, COALESCE(c.bucket_seconds, ?2) AS bucket_seconds,
            (SELECT json_array(ts, count, sum, min, max, last, last_ts) FROM buckets
             WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) AS newest,
-           CASE WHEN a.agg IS NOT NULL AND a.agg <> 'last' THEN
+           CASE WHEN {windows} THEN
              (SELECT json_group_array(json_array(ts, count, sum, min, max, last, last_ts))
               FROM buckets WHERE series_id = s.id
                 AND ts > ?1 - a.window_secs - COALESCE(c.bucket_seconds, ?2) AND ts <= ?1)
@@ -150,14 +155,15 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<AlertRow>> {
         self.all(
-            &look("a.check_at <= ?1 ORDER BY a.check_at LIMIT ?3"),
+            &look("a.check_at <= ?1 ORDER BY a.check_at LIMIT ?3", true),
             &[num(now.floor()), num(bucket_seconds), num(limit)],
         )
         .await
     }
 
-    /// The rules an ingest into these charts (a JSON array of names) may have changed at once:
-    /// `last` and absence rules, found through the index on chart.
+    /// The rules on the charts an ingest wrote (a JSON array of names), found through the index
+    /// on chart, with the newest bucket of each but no window: `last` and absence rules are
+    /// judged from it, aggregates only woken (see `alerts::decide`).
     pub async fn alerts_of_charts(
         &self,
         charts: &str,
@@ -165,10 +171,7 @@ impl Db {
         bucket_seconds: u32,
     ) -> Result<Vec<AlertRow>> {
         self.all(
-            &look(
-                "a.chart IN (SELECT value FROM json_each(?3))
-                 AND (a.agg = 'last' OR a.absent_secs IS NOT NULL)",
-            ),
+            &look("a.chart IN (SELECT value FROM json_each(?3))", false),
             &[num(now.floor()), num(bucket_seconds), text(charts)],
         )
         .await
