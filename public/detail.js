@@ -1,8 +1,10 @@
-// The detail view of one chart: ranges, aggregate, label sets, drag to zoom, custom range and downloads.
+// The detail view of one chart: ranges, aggregate, label sets, drag to zoom, custom range, downloads
+// and the thresholds of its alert rules.
 import { $, pad, api, explain, pickStep, makePlot, RANGES, labelsKey, parseLabels, labelsText, labelChips, fmtDur } from "./plot.js";
 import { state, seriesOf, startLoad, isNewest } from "./state.js";
 import { route, go, showOnly } from "./route.js";
 import { failed } from "./key.js";
+import { thresholdPlugin, rulesOf, setThresholds } from "./thresholds.js";
 
 let plot = null;
 let shown = null; // the last chart answer drawn, for the downloads
@@ -10,7 +12,7 @@ let zoomBase = "24h"; // the range that "Reset zoom" goes back to
 
 function ensurePlot() {
   if (plot) return plot;
-  plot = makePlot($("canvas"));
+  plot = makePlot($("canvas"), [thresholdPlugin]);
   window.__pushplot.chart = plot.chart;
   zoomable($("canvas"));
   return plot;
@@ -42,9 +44,9 @@ export async function loadChart(st) {
   q.set("step", step);
   const labels = series ? series.labels : parseLabels(st.labels);
   if (labels && (sets.length > 1 || Object.keys(labels).length)) q.set("labels", JSON.stringify(labels));
-  let resp;
+  let resp, rules;
   try {
-    resp = await api(`/api/v1/charts/${encodeURIComponent(st.chart)}?${q}`, state.key);
+    [resp, rules] = await Promise.all([api(`/api/v1/charts/${encodeURIComponent(st.chart)}?${q}`, state.key), rulesOf(st.chart, state.key)]);
   } catch (e) {
     if (!isNewest(n) || failed(e, "chart")) return;
     $("banner").hidden = true;
@@ -53,7 +55,8 @@ export async function loadChart(st) {
     $("d-error").hidden = false;
     shown = null;
     const now = Math.floor(Date.now() / 1000);
-    ensurePlot().show({ points: [], from: now - span, to: now, step, agg: st.agg });
+    setThresholds(ensurePlot().chart, [], null, 0);
+    plot.show({ points: [], from: now - span, to: now, step, agg: st.agg });
     $("d-info").textContent = "";
     return;
   }
@@ -61,7 +64,8 @@ export async function loadChart(st) {
   $("banner").hidden = true;
   $("d-error").hidden = true;
   shown = resp;
-  ensurePlot().show(resp);
+  setThresholds(ensurePlot().chart, rules, series, sets.length);
+  plot.show(resp);
   Object.assign($("plot").dataset, { chart: resp.chart, labels: labelsKey(resp.labels), points: resp.points.length, step: resp.step });
   $("d-info").textContent = [
     `bucket ${fmtDur(resp.bucket_seconds)}`,

@@ -31,8 +31,9 @@ function newCard() {
   return { a, name: q(".name"), chips: q(".chips"), svg: q(".spark"), line: q(".line"), area: q(".area"), value: q(".value"), change: q(".change"), ago: q(".ago") };
 }
 
-/** The sparkline: one polyline over time, scaled into a 200 x 44 box. */
-function drawSpark(c, pts) {
+/** The sparkline: one polyline over time, scaled into a 200 x 44 box (c holds the svg, its line and
+ * area); the jobs view draws durations with it too. */
+export function drawSpark(c, pts) {
   const W = 200;
   const H = 44;
   const old = c.svg.querySelector("text");

@@ -8,10 +8,11 @@ export const RANGES = { "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30
 export const AGGS = ["avg", "sum", "min", "max", "last", "count"];
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.body = body; // the JSON answer, when there was one
   }
 }
 
@@ -32,7 +33,7 @@ export async function api(path, key, method = "GET", body) {
   } catch {}
   if (!res.ok) {
     const e = data && data.error;
-    throw new ApiError(res.status, (e && e.code) || `http_${res.status}`, (e && e.message) || res.statusText || `HTTP ${res.status}`);
+    throw new ApiError(res.status, (e && e.code) || `http_${res.status}`, (e && e.message) || res.statusText || `HTTP ${res.status}`, data);
   }
   return data;
 }
@@ -165,9 +166,10 @@ export function cssVar(name) {
 
 /**
  * A Chart.js line over unix seconds (a linear axis, no date adapter): dataset 0 and 1 are the min
- * and max band (shown behind avg), dataset 2 is the chosen aggregate.
+ * and max band (shown behind avg), dataset 2 is the chosen aggregate. `plugins`: Chart.js plugin
+ * objects of this chart only (the detail view's threshold lines).
  */
-export function makePlot(canvas) {
+export function makePlot(canvas, plugins = []) {
   const C = window.Chart;
   C.defaults.font.family = getComputedStyle(document.body).fontFamily;
   let info = { step: 60, agg: "avg", points: [] };
@@ -177,6 +179,7 @@ export function makePlot(canvas) {
   const chart = new C(canvas, {
     type: "line",
     data: { datasets: [{ ...band, label: "min", fill: false }, { ...band, label: "max", fill: "-1" }, { ...line, label: "value" }] },
+    plugins,
     options: {
       animation: false,
       responsive: true,

@@ -1,4 +1,5 @@
-// The view in the URL hash (#/?q=filter or #/chart/<name>?range=24h&agg=avg&labels=host:a) and which section is shown.
+// The view in the URL hash (#/?q=filter, #/chart/<name>?range=24h&agg=avg&labels=host:a, #/jobs,
+// #/jobs/<name>, #/alerts?chart=<name>, #/channels) and which section is shown.
 import { $, RANGES, AGGS } from "./plot.js";
 
 let onChange = () => {};
@@ -8,11 +9,12 @@ export function route() {
   const i = h.indexOf("?");
   const path = i < 0 ? h : h.slice(0, i);
   const q = new URLSearchParams(i < 0 ? "" : h.slice(i + 1));
+  if (path === "/jobs" || path === "/jobs/") return { view: "jobs" };
+  if (path.startsWith("/jobs/")) return { view: "job", job: decoded(path.slice(6)) };
+  if (path === "/alerts") return { view: "alerts", chart: q.get("chart") || "" };
+  if (path === "/channels") return { view: "channels" };
   if (path.startsWith("/chart/")) {
-    let chart = path.slice(7);
-    try {
-      chart = decodeURIComponent(chart);
-    } catch {}
+    const chart = decoded(path.slice(7));
     const range = q.get("range") in RANGES || q.get("range") === "custom" ? q.get("range") : "24h";
     const from = Number(q.get("from")) || 0;
     const to = Number(q.get("to")) || 0;
@@ -27,6 +29,14 @@ export function route() {
     };
   }
   return { view: "overview", q: q.get("q") || "" };
+}
+
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 /** Query parameters as text, with the `:` and `,` of label sets left readable. */
@@ -60,7 +70,19 @@ export function onRoute(draw) {
 }
 export const rerender = () => onChange();
 
-/** Shows one of the three sections: login, overview or detail. */
+export const jobHash = (job) => `#/jobs/${encodeURIComponent(job)}`;
+export const alertsHash = (chart) => `#/alerts?chart=${encodeURIComponent(chart)}`;
+
+const SECTIONS = ["login", "overview", "detail", "jobs", "job", "alerts", "channels"];
+/** Shows one section (login, overview, detail, jobs, job, alerts or channels), and the navigation
+ * with the current view marked when a key is in use. */
 export function showOnly(id) {
-  for (const s of ["login", "overview", "detail"]) $(s).hidden = s !== id;
+  for (const s of SECTIONS) $(s).hidden = s !== id;
+  const area = { overview: "charts", detail: "charts", job: "jobs" }[id] || id;
+  $("nav").hidden = id === "login";
+  $("failing").classList.toggle("off", id === "login");
+  for (const a of $("nav").querySelectorAll("a[data-area]")) {
+    if (a.dataset.area === area) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
 }
