@@ -128,6 +128,55 @@ test("a cron job in Europe/Berlin is due at the next 03:00 Berlin time, as the r
   assert.match(bad.body.error.message, /time zone/);
 });
 
+/** The last Sunday of a month (0-based) of a year, as a day of the month. */
+function lastSunday(y, m) {
+  const end = new Date(Date.UTC(y, m + 1, 0));
+  return end.getUTCDate() - end.getUTCDay();
+}
+
+/**
+ * Berlin wall time to UTC seconds by the EU rule itself (summer time from 01:00 UTC on the last
+ * Sunday of March to 01:00 UTC on the last Sunday of October), independent of any tz database:
+ * a time the spring change skips runs right after the gap, a repeated one at its first instant.
+ */
+function berlinToUtc(y, m, d, h, min) {
+  const start = Date.UTC(y, 2, lastSunday(y, 2), 1) / 1000;
+  const end = Date.UTC(y, 9, lastSunday(y, 9), 1) / 1000;
+  const wall = Date.UTC(y, m, d, h, min) / 1000;
+  const summer = wall - 7200;
+  const winter = wall - 3600;
+  if (summer >= start && summer < end) return summer;
+  if (!(winter >= start && winter < end)) return winter;
+  return start;
+}
+
+test("a cron job in Europe/Berlin is due at the right UTC instants across the March and October changes", async () => {
+  const now = Date.now() / 1000;
+  const y0 = new Date().getUTCFullYear();
+  // The next change days: this year's if still ahead, else next year's.
+  const changeDay = (m) => {
+    const ahead = berlinToUtc(y0, m, lastSunday(y0, m), 0, 0) > now + 86400;
+    return ahead ? lastSunday(y0, m) : lastSunday(y0 + 1, m);
+  };
+  const march = changeDay(2);
+  const october = changeDay(9);
+  const cases = [
+    [`30 2 ${march} 3 *`, 2, march, 2, 30], // skipped by the spring change: runs right after the gap
+    [`0 3 ${march} 3 *`, 2, march, 3, 0],
+    [`0 1 ${march} 3 *`, 2, march, 1, 0],
+    [`30 2 ${october} 10 *`, 9, october, 2, 30], // repeated in autumn: runs once, at the first
+    [`0 4 ${october} 10 *`, 9, october, 4, 0],
+  ];
+  for (const [cron, m, d, h, min] of cases) {
+    const name = `dst.${cron.replace(/[^0-9]+/g, "-")}`;
+    const r = await c.send("PUT", `/api/v1/jobs/${name}`, { cron, tz: "Europe/Berlin" });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const expected = [y0, y0 + 1, y0 + 2].map((y) => berlinToUtc(y, m, d, h, min)).find((t) => t > now);
+    assert.equal(r.body.next_due, expected, `${cron}: ${new Date(r.body.next_due * 1000).toISOString()} vs ${new Date(expected * 1000).toISOString()}`);
+    await c.send("DELETE", `/api/v1/jobs/${name}`);
+  }
+});
+
 test("a key limited to shop. can ping shop.backup and not blog.backup; ping URLs take ingest keys", async () => {
   const shop = await c.newKey("ingest", { charts: "shop." });
   assert.equal((await ping("/ping/shop.backup", { key: shop })).status, 200);
