@@ -305,8 +305,8 @@ function ingestParse() {
 function dashboardBytes() {
   const html = readFileSync(path.join(root, "public/index.html"), "utf8");
   const files = new Set([...html.matchAll(/<(?:script[^>]*src|link[^>]*href)="(\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]));
-  // Modules pull in their own imports.
-  for (const f of [...files]) {
+  // Modules pull in their own imports, at any depth (a Set iterates what is added while it runs).
+  for (const f of files) {
     if (!f.endsWith(".js")) continue;
     for (const m of readFileSync(path.join(root, "public", f), "utf8").matchAll(/import[^"']*["']\.\/([^"']+\.js)["']/g)) files.add(`/${m[1]}`);
   }

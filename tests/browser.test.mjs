@@ -237,7 +237,8 @@ test("the overview: every series as a card with a sparkline from one request, gr
   // gzipped, at most 120 KB.
   const loaded = page.requests.filter((u) => /\.(js|css)(\?|$)/.test(u)).map((u) => new URL(u).pathname).sort();
   assert.deepEqual(loaded, [
-    "/app.js", "/detail.js", "/embed-dialog.js", "/key.js", "/overview.js", "/plot.js", "/route.js", "/state.js", "/style.css", "/vendor/chart.umd.js",
+    "/alerts.js", "/app.js", "/channels.js", "/detail.js", "/embed-dialog.js", "/jobs.js", "/key.js", "/nav.js", "/ops.js", "/overview.js", "/plot.js",
+    "/route.js", "/state.js", "/style.css", "/thresholds.js", "/vendor/chart.umd.js",
   ]);
   let total = 0;
   for (const u of loaded) total += gzipSync(Buffer.from(await (await fetch(base + u)).arrayBuffer())).length;
