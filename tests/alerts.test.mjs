@@ -88,6 +88,24 @@ test("a bad rule is a 400 that says what is wrong, and nothing is stored", async
   assert.equal((await c.get("/api/v1/alerts")).body.alerts.length, before);
 });
 
+test("a window longer than the chart keeps, or an absence longer than the retention, is refused", async () => {
+  // 1,000 buckets of a minute: under 17 hours.
+  const day = await c.send("POST", "/api/v1/alerts", { chart: "big", agg: "sum", window: "1d", op: ">", value: 1 });
+  assert.equal(day.status, 400);
+  assert.match(day.body.error.message, /1000 minutes of points this chart keeps/);
+  assert.equal((await c.send("POST", "/api/v1/alerts", { chart: "big", window: "1d", op: ">", value: 1 })).status, 201, "last reads only the newest bucket");
+  const week = await c.send("POST", "/api/v1/alerts", { chart: "big", absent: "8d" });
+  assert.equal(week.status, 400);
+  assert.match(week.body.error.message, /retention/);
+});
+
+test("a rule naming labels that none of its chart's series has is refused", async () => {
+  await c.ingest({ chart: "hosts.load", value: 1, labels: { host: "a" } });
+  const r = await c.send("POST", "/api/v1/alerts", { chart: "hosts.load", labels: { host: "typo" }, op: ">", value: 5 });
+  assert.equal(r.status, 404);
+  assert.equal(r.body.error.code, "series_not_found");
+});
+
 test("a rule on a chart with several series must name one; the only series is taken without labels", async () => {
   await c.ingest([{ chart: "temp", value: 20, labels: { room: "a" } }, { chart: "temp", value: 21, labels: { room: "b" } }]);
   const r = await c.send("POST", "/api/v1/alerts", { chart: "temp", op: ">", value: 30 });
@@ -170,8 +188,8 @@ test("an aggregate rule is judged over its window by the minutely check, and cle
   const r = await rule(id);
   assert.equal(r.state, "firing");
   assert.equal(r.last_value, 200);
-  // Its next look is when its oldest bucket leaves the window, not every minute.
-  assert.ok(r.next_check > t + 60 && r.next_check <= t + 360, JSON.stringify(r));
+  // While its window holds points it is looked at every bucket (a minute), not on every ingest.
+  assert.equal(r.next_check, t + 120, JSON.stringify(r));
   await checkAt(t + 1200);
   const later = await rule(id);
   assert.equal(later.state, "ok");
@@ -196,6 +214,43 @@ test("an aggregate rule put off for want of points wakes up when a point arrives
   await c.send("DELETE", `/api/v1/alerts/${id}`);
 });
 
+test("a point stamped a little ahead of the clock fires its rule", async () => {
+  const id = (await c.send("POST", "/api/v1/alerts", { chart: "ahead", op: "<", value: 10 })).body.id;
+  assert.equal((await c.ingest({ chart: "ahead", value: 5, ts: nowSecs() + 150 })).status, 200);
+  assert.equal((await reaches(id, "firing")).last_value, 5);
+  await checkAt(nowSecs() + 60);
+  assert.equal((await rule(id)).state, "firing", "the minutely check agrees");
+  await c.send("DELETE", `/api/v1/alerts/${id}`);
+});
+
+test("deleting a chart deletes its rules", async () => {
+  await c.ingest({ chart: "gone.soon", value: 1 });
+  const id = (await c.send("POST", "/api/v1/alerts", { chart: "gone.soon", absent: "1h" })).body.id;
+  assert.equal((await c.send("DELETE", "/api/v1/charts/gone.soon")).status, 200);
+  assert.equal(await rule(id), undefined);
+});
+
+test("a rule that flaps is cut off after 10 messages an hour, logged as suppressed, and a job's failure still gets through", async () => {
+  const ch = await hook("flap-hook");
+  const id = (await c.send("POST", "/api/v1/alerts", { chart: "flappy", op: "<", value: 10, name: "flappy" })).body.id;
+  for (let i = 0; i < 12; i++) {
+    await c.ingest({ chart: "flappy", value: i % 2 === 0 ? 5 : 50 });
+    await reaches(id, i % 2 === 0 ? "firing" : "ok");
+  }
+  assert.equal((await rule(id)).history.length, 12, "every change is in the rule's history");
+  await seen("/flap-hook", 10);
+  const log = (await c.get("/api/v1/notifications")).body.notifications;
+  const suppressed = log.filter((n) => /^suppressed: over 10 an hour for this alert/.test(n.result));
+  assert.equal(suppressed.length, 2, JSON.stringify(log.slice(0, 3)));
+  await c.fetch("/ping/after.flap/1", { method: "POST", headers: { "X-API-Key": "test-admin-token-0123456789" } });
+  const [failed] = (await seen("/flap-hook", 11)).filter((e) => e.kind === "job");
+  assert.equal(failed?.to, "failed");
+  await pause(300);
+  assert.equal(hits("/flap-hook").filter((e) => e.kind === "alert").length, 10);
+  await c.send("DELETE", `/api/v1/alerts/${id}`);
+  await c.send("DELETE", `/api/v1/channels/${ch}`);
+});
+
 test("a job or a rule that names its own channels notifies only those", async () => {
   const a = await hook("only-a");
   const b = await hook("only-b");
@@ -214,10 +269,19 @@ test("a job or a rule that names its own channels notifies only those", async ()
   assert.equal(hits("/only-a")[0].kind, "job");
   assert.equal(hits("/only-b").length, 1, "the rule told only b");
   assert.equal(hits("/only-b")[0].kind, "alert");
-  // null: every channel again.
+  // Deleting the only channel a job names leaves it telling every channel, not nobody.
+  const c2 = await hook("only-c");
+  await c.send("DELETE", `/api/v1/channels/${a}`);
+  await c.fetch("/ping/named.job", { method: "POST", headers: { "X-API-Key": "test-admin-token-0123456789" } });
+  assert.equal((await seen("/only-c", 1)).length, 1);
+  // Only an admin changes whom a job tells; null is every channel again.
+  const ingest = await c.newKey("ingest");
+  assert.equal((await c.send("PUT", "/api/v1/jobs/named.job", { channels: null }, ingest)).status, 403);
+  assert.equal((await c.send("PUT", "/api/v1/jobs/named.job", { grace: "2h" }, ingest)).status, 200);
   assert.equal((await c.send("PUT", "/api/v1/jobs/named.job", { channels: null })).body.channels, null);
+  await c.send("DELETE", `/api/v1/channels/${c2}`);
   await c.send("DELETE", `/api/v1/alerts/${made.body.id}`);
-  for (const id of [a, b]) await c.send("DELETE", `/api/v1/channels/${id}`);
+  await c.send("DELETE", `/api/v1/channels/${b}`);
 });
 
 test("a job's duration chart can carry a rule like any chart", async () => {

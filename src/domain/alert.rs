@@ -336,7 +336,8 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
                 check_at: if firing { horizon } else { due.min(horizon) },
                 detail: match last {
                     Some(t) => format!("last point {} ago", human_ago(now - t)),
-                    None => "no point yet".to_string(),
+                    // Retention may have removed the series since: say only what is sure.
+                    None => format!("no point in the last {}", short(after)),
                 },
             }
         }
@@ -347,7 +348,9 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
             value: limit,
         } => {
             let start = now - window as f64;
-            let overlaps = |b: &&Bucket| (b.ts + bs) as f64 > start && b.ts as f64 <= now;
+            // No upper bound: a point may be stamped up to the ingest's future tolerance ahead,
+            // and the minutely check judges at its scheduled time, which may trail the clock.
+            let overlaps = |b: &&Bucket| (b.ts + bs) as f64 > start;
             let (folded, next) = if agg == Agg::Last {
                 // Only the newest bucket can give the last value; by time alone it changes only
                 // when that bucket leaves the window.
@@ -395,11 +398,45 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
 }
 
 /// How often an aggregate rule whose window holds points is looked at: every bucket, or every
-/// 1/60 of its window if that is longer (a day's window every 24 minutes), so a look that reads
-/// the whole window stays cheap. Whole minutes, as the check runs once a minute.
+/// 1/60 of its window if that is longer (a day's window every 24 minutes), so that looks reading
+/// the window stay few; never less often than RECHECK_AT_MOST. Whole minutes, as the check runs
+/// once a minute.
 pub fn cadence(window: i64, bucket_seconds: i64) -> i64 {
     let every = bucket_seconds.max(window / 60).max(MINUTE);
     every.div_euclid(MINUTE) * MINUTE
+}
+
+/// Refuses a rule the store cannot answer: an aggregate over more time than the series keeps
+/// (`kept_seconds`: MAX_POINTS buckets of the chart's size, or the retention if shorter) would
+/// silently see only part of its window, and an absence longer than the retention would outlive
+/// the points it waits for.
+pub fn check_fits(
+    condition: &Condition,
+    kept_seconds: i64,
+    retention_seconds: i64,
+) -> Result<(), ApiError> {
+    let kept = kept_seconds.min(retention_seconds);
+    match *condition {
+        Condition::Threshold { agg, window, .. } if agg != Agg::Last && window > kept => {
+            Err(ApiError::new(
+                Code::InvalidBody,
+                format!(
+                    "window {} is longer than the {} of points this chart keeps (MAX_POINTS buckets, within RETENTION_HOURS); shorten it, or use agg last",
+                    short(window),
+                    human(kept)
+                ),
+            ))
+        }
+        Condition::Absent { after } if after > retention_seconds => Err(ApiError::new(
+            Code::InvalidBody,
+            format!(
+                "absent {} is longer than the retention ({}): points are gone before it could fire",
+                short(after),
+                human(retention_seconds)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a look at this rule reads the buckets of its window (aggregates other than `last`).
@@ -668,6 +705,35 @@ mod tests {
             .unwrap()
             .condition;
         assert!(!reads_window(&last));
+    }
+
+    #[test]
+    fn a_point_stamped_ahead_of_the_look_still_counts() {
+        let last = parse(r#"{"chart":"d","op":"<","value":10}"#)
+            .unwrap()
+            .condition;
+        let ahead = seen(&[bucket(1200, &[5.0])]);
+        assert_eq!(judge(&last, &ahead, 0.0, 1050.0).state, AlertState::Firing);
+        let avg = parse(r#"{"chart":"d","agg":"avg","op":"<","value":10}"#)
+            .unwrap()
+            .condition;
+        assert_eq!(judge(&avg, &ahead, 0.0, 1050.0).value, Some(5.0));
+    }
+
+    #[test]
+    fn rules_longer_than_what_the_store_keeps_are_refused() {
+        let rule = |body: &str| parse(body).unwrap().condition;
+        let day_avg = rule(r#"{"chart":"c","agg":"avg","window":"1d","op":">","value":1}"#);
+        // 1,000 minute buckets: 16.7 hours.
+        let e = check_fits(&day_avg, 60_000, 7 * DAY).unwrap_err();
+        assert!(e.message.contains("1000 minutes"), "{}", e.message);
+        assert!(check_fits(&day_avg, 86_400, 7 * DAY).is_ok());
+        // A last rule reads only the newest bucket.
+        let day_last = rule(r#"{"chart":"c","window":"1d","op":">","value":1}"#);
+        assert!(check_fits(&day_last, 60, 7 * DAY).is_ok());
+        let long_absence = rule(r#"{"chart":"c","absent":"8d"}"#);
+        let e = check_fits(&long_absence, 60_000, 7 * DAY).unwrap_err();
+        assert!(e.message.contains("retention"), "{}", e.message);
     }
 
     #[test]

@@ -157,6 +157,18 @@ impl Batch {
         Batch { series, len }
     }
 
+    /// The charts this batch writes, each once, sorted.
+    pub fn chart_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .series
+            .iter()
+            .map(|s| s.chart.as_str().to_string())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The batch as one JSON parameter for SQL (`json_each`): D1 binds at most 100 parameters per
     /// statement, but one parameter may carry any number of points. Points of a series that share
     /// a second are merged here first: every bucket size is a whole number of seconds, so SQL only
@@ -164,14 +176,6 @@ impl Batch {
     ///
     /// `[{"c":chart,"l":"canonical labels","p":[[second,count,sum,min,max,last,last_ts],...]},...]`,
     /// spelled byte for byte as serde_json spells it, written by hand into one string.
-    /// The charts this batch writes, each once, as a JSON array of names.
-    pub fn charts_json(&self) -> String {
-        let mut names: Vec<&str> = self.series.iter().map(|s| s.chart.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_string())
-    }
-
     pub fn to_sql_json(&self) -> String {
         // With no cap there is exactly one parameter.
         self.to_sql_params(usize::MAX)

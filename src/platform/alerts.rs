@@ -2,10 +2,11 @@
 //! in, the saves and notifications of the changes out.
 
 use crate::domain::alert::{
-    cadence, condition_from_columns, judge, push_history, reads_window, AlertState, Condition,
-    Seen, Transition, RECHECK_AT_MOST,
+    condition_from_columns, judge, push_history, reads_window, AlertState, Seen, Transition,
+    RECHECK_AT_MOST,
 };
 use crate::domain::bucket::Bucket;
+use crate::domain::error::ApiError;
 use crate::domain::names::ChartName;
 use crate::domain::notify::{AlertChange, Event};
 use crate::platform::context::Result;
@@ -13,6 +14,8 @@ use crate::platform::db::{AlertRow, Db, Guarded};
 use crate::platform::handlers::jobs::writer_id;
 use crate::platform::notify;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// What judging some rules decided.
 #[derive(Default)]
@@ -69,12 +72,27 @@ fn seen(row: &AlertRow) -> Option<Seen> {
         Some(raw) => Some(unpack(serde_json::from_str(raw).ok()?)),
         None => None,
     };
-    let window = match row.window_buckets.as_deref() {
-        Some(raw) => serde_json::from_str::<Vec<Packed>>(raw)
-            .ok()?
-            .into_iter()
-            .map(unpack)
-            .collect(),
+    type Folded = (
+        Option<i64>,
+        Option<i64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let window = match row.window_folded.as_deref() {
+        Some(raw) => {
+            let (ts, count, sum, min, max): Folded =
+                serde_json::from_str::<(_, _, _, _, _, f64, f64)>(raw)
+                    .map(|(a, b, c, d, e, _, _)| (a, b, c, d, e))
+                    .ok()?;
+            match (ts, count, sum, min, max) {
+                (Some(ts), Some(count), Some(sum), Some(min), Some(max)) => {
+                    vec![unpack((ts, count, sum, min, max, 0.0, 0.0))]
+                }
+                // An empty window folds to nulls.
+                _ => Vec::new(),
+            }
+        }
         None => Vec::new(),
     };
     Some(Seen {
@@ -82,6 +100,19 @@ fn seen(row: &AlertRow) -> Option<Seen> {
         window,
         bucket_seconds: row.bucket_seconds.unwrap_or(60.0) as i64,
     })
+}
+
+/// The save of a rule whose state holds, looked at again at `check_at`.
+fn keep(row: &AlertRow, check_at: i64) -> Save<'_> {
+    Save {
+        id: &row.id,
+        read: &row.writer,
+        state: AlertState::parse(&row.state).as_str(),
+        since: row.since,
+        last_value: row.last_value,
+        check_at,
+        history: row.history.clone(),
+    }
 }
 
 /// Judges each rule at `now`. With `changes_only` (an ingest's look), rules whose state holds are
@@ -108,35 +139,20 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
                 row.id
             );
             if !changes_only {
-                saves.push(Save {
-                    id: &row.id,
-                    read: &row.writer,
-                    state: before.as_str(),
-                    since: row.since,
-                    last_value: row.last_value,
-                    check_at: now.floor() as i64 + RECHECK_AT_MOST,
-                    history: row.history.clone(),
-                });
+                saves.push(keep(row, now.floor() as i64 + RECHECK_AT_MOST));
             }
             continue;
         };
         if changes_only && reads_window(&condition) {
-            // An ingest does not read a window: an aggregate put off for want of points is
-            // brought forward to the next minutely check instead.
-            let Condition::Threshold { window, .. } = condition else {
-                continue;
+            // An ingest does not read a window: an aggregate put off for want of points (its next
+            // look the full RECHECK_AT_MOST after its last) is brought forward to the next
+            // minutely check instead.
+            let parked = match (row.check_at, row.judged_at) {
+                (Some(next), Some(judged)) => next - judged >= RECHECK_AT_MOST as f64,
+                _ => false,
             };
-            let soon = now.floor() as i64 + cadence(window, seen.bucket_seconds);
-            if row.check_at.is_some_and(|c| c as i64 > soon) {
-                saves.push(Save {
-                    id: &row.id,
-                    read: &row.writer,
-                    state: before.as_str(),
-                    since: row.since,
-                    last_value: row.last_value,
-                    check_at: now.floor() as i64,
-                    history: row.history.clone(),
-                });
+            if parked && row.check_at.is_some_and(|c| c > now + 60.0) {
+                saves.push(keep(row, now.floor() as i64));
             }
             continue;
         }
@@ -192,26 +208,73 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
     }
 }
 
-/// After an ingest into `charts` (a JSON array of names): judges the `last` and absence rules on
-/// them, saves the changes and sends their notifications. Runs after the response.
+/// How long an isolate trusts its list of the charts that have rules. A rule made in another
+/// isolate is judged after ingests here this much later at worst (the minutely check does not
+/// wait for it); one made or deleted here is seen at once.
+const WATCHED_FOR: f64 = 30.0;
+
+thread_local! {
+    static WATCHED: RefCell<Option<(f64, Rc<Vec<String>>)>> = const { RefCell::new(None) };
+}
+
+/// Makes this isolate read the charts with rules again (a rule was made or deleted).
+pub fn forget_watched() {
+    WATCHED.with(|w| *w.borrow_mut() = None);
+}
+
+async fn watched(db: &Db, now: f64) -> Result<Rc<Vec<String>>> {
+    let cached = WATCHED.with(|w| {
+        w.borrow()
+            .as_ref()
+            .filter(|(at, _)| now - at < WATCHED_FOR)
+            .map(|(_, list)| list.clone())
+    });
+    if let Some(list) = cached {
+        return Ok(list);
+    }
+    let list = Rc::new(db.watched_charts().await?);
+    WATCHED.with(|w| *w.borrow_mut() = Some((now, list.clone())));
+    Ok(list)
+}
+
+/// Looks after an ingest that lose a race (another judgement saved the rule first, or a newer
+/// point arrived meanwhile) look again, this often at most.
+const LOOKS: usize = 3;
+
+/// After an ingest into `charts`: judges the `last` and absence rules on them (and wakes idle
+/// aggregates), saves the changes and sends their notifications. Runs after the response; reads
+/// D1 only when a written chart has rules (the list of those is kept per isolate). A look is
+/// repeated while its save lost a race or changed something, so that the stored state ends
+/// as the newest points say.
 pub async fn after_ingest(
     db: &Db,
-    charts: &str,
+    charts: &[String],
     bucket_seconds: u32,
     base_url: Option<&str>,
 ) -> Result<()> {
     let now = crate::platform::now_secs();
-    let rows = db.alerts_of_charts(charts, now, bucket_seconds).await?;
-    if rows.is_empty() {
+    let watched = watched(db, now).await?;
+    let hit: Vec<&String> = charts
+        .iter()
+        .filter(|c| watched.binary_search(c).is_ok())
+        .collect();
+    if hit.is_empty() {
         return Ok(());
     }
-    let decided = decide(&rows, now, base_url, true);
-    let Some(saves) = decided.saves.as_deref() else {
-        return Ok(());
-    };
-    let writer = writer_id()?;
-    let ids = db
-        .settle(&[], Some(saves), &writer, &decided.guarded(&writer), now)
-        .await?;
+    let hit = serde_json::to_string(&hit).map_err(|_| ApiError::internal())?;
+    let mut ids = Vec::new();
+    for _ in 0..LOOKS {
+        let now = crate::platform::now_secs();
+        let rows = db.alerts_of_charts(&hit, now, bucket_seconds).await?;
+        let decided = decide(&rows, now, base_url, true);
+        let Some(saves) = decided.saves.as_deref() else {
+            break;
+        };
+        let writer = writer_id()?;
+        let (_, queued) = db
+            .save_alerts_now(saves, &writer, &decided.guarded(&writer), now)
+            .await?;
+        ids.extend(queued);
+    }
     notify::send_now(db, ids).await
 }

@@ -73,8 +73,10 @@ where
     };
     let env = ctx.env.clone();
     waiter.wait_until(async move {
-        let Ok((cfg, db)) = load(&env) else {
-            return;
+        let (cfg, db) = match load(&env) {
+            Ok(loaded) => loaded,
+            // `load` has logged why.
+            Err(_) => return,
         };
         if let Err(e) = work(cfg, db).await {
             worker::console_error!("{what}: {e}");

@@ -1,7 +1,7 @@
 //! Alert rules: one row per rule, read with the newest bucket (and, for aggregates, the buckets
 //! of the window) of the series it watches, so a look at a rule is one query.
 
-use super::{names_where, num, text, Db, Result};
+use super::{names_where, num, text, Db, Guarded, Result};
 use crate::domain::keys::Names;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -33,9 +33,10 @@ pub struct AlertRow {
     /// `[ts, count, sum, min, max, last, last_ts]` of the series' newest bucket, as JSON,
     #[serde(default)]
     pub newest: Option<String>,
-    /// and for aggregates other than `last`, the buckets overlapping the window, as a JSON array.
+    /// and for aggregates other than `last`, the buckets overlapping the window folded into one:
+    /// `[min ts, count, sum, min, max, 0, 0]`, nulls when the window is empty.
     #[serde(default)]
-    pub window_buckets: Option<String>,
+    pub window_folded: Option<String>,
 }
 
 /// A new rule.
@@ -59,8 +60,11 @@ const COLUMNS: &str = "a.id, a.name, a.chart, a.labels, a.agg, a.window_secs, a.
     a.created_at, a.writer";
 
 /// A look at rules: each with what its series holds at `?1` (`?2` is the default bucket size).
-/// The newest bucket is one row along the primary key; a window's buckets are read only
-/// `with_windows`, and then only for aggregates that need them.
+/// The newest bucket is one row along the primary key; a window is read only `with_windows`, and
+/// then only for aggregates that need it, folded in SQL so that one row comes back however long
+/// the window (an aggregate without GROUP BY needs no temporary b-tree, so D1 counts only the
+/// buckets it reads). Buckets ahead of `?1` count: points may be stamped a little ahead.
+/// `filter` ends the WHERE clause and may order and limit.
 fn look(filter: &str, with_windows: bool) -> String {
     let windows = if with_windows {
         "a.agg IS NOT NULL AND a.agg <> 'last'"
@@ -72,10 +76,10 @@ fn look(filter: &str, with_windows: bool) -> String {
            (SELECT json_array(ts, count, sum, min, max, last, last_ts) FROM buckets
             WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) AS newest,
            CASE WHEN {windows} THEN
-             (SELECT json_group_array(json_array(ts, count, sum, min, max, last, last_ts))
+             (SELECT json_array(MIN(ts), SUM(count), SUM(sum), MIN(min), MAX(max), 0, 0)
               FROM buckets WHERE series_id = s.id
-                AND ts > ?1 - a.window_secs - COALESCE(c.bucket_seconds, ?2) AND ts <= ?1)
-           END AS window_buckets
+                AND ts > ?1 - a.window_secs - COALESCE(c.bucket_seconds, ?2))
+           END AS window_folded
          FROM alerts AS a
          LEFT JOIN series AS s ON s.chart = a.chart AND s.labels = a.labels
          LEFT JOIN charts AS c ON c.name = a.chart
@@ -175,6 +179,41 @@ impl Db {
             &[num(now.floor()), num(bucket_seconds), text(charts)],
         )
         .await
+    }
+
+    /// The charts that have rules, through the index on chart (one row read per rule).
+    pub async fn watched_charts(&self) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            chart: String,
+        }
+        let rows: Vec<Row> = self
+            .all("SELECT DISTINCT chart FROM alerts ORDER BY chart", &[])
+            .await?;
+        Ok(rows.into_iter().map(|r| r.chart).collect())
+    }
+
+    /// Saves judged rules and queues the notifications of those saved, in one transaction.
+    /// Returns how many rules were saved (fewer than sent: another judgement saved some first)
+    /// and the ids queued.
+    pub async fn save_alerts_now(
+        &self,
+        saves: &str,
+        writer: &str,
+        events: &[Guarded<'_>],
+        now: f64,
+    ) -> Result<(usize, Vec<f64>)> {
+        let mut stmts = vec![self.save_alerts(saves, writer, now)?];
+        if !events.is_empty() {
+            stmts.push(self.queue_guarded(events, now)?);
+        }
+        let results = self.batch(stmts).await?;
+        let ids = if events.is_empty() {
+            Vec::new()
+        } else {
+            Self::ids(results.get(1))
+        };
+        Ok((Self::changes(results.first()), ids))
     }
 
     /// The statement that saves judged rules (`saves`: a JSON array of `{id, read, state, since,

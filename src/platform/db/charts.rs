@@ -309,13 +309,16 @@ impl Db {
                     std::slice::from_ref(&c),
                 )?,
                 self.stmt("DELETE FROM series WHERE chart = ?1", std::slice::from_ref(&c))?,
-                self.stmt("DELETE FROM charts WHERE name = ?1", &[c])?,
+                self.stmt("DELETE FROM charts WHERE name = ?1", std::slice::from_ref(&c))?,
+                // Its rules go with it: an absence rule would otherwise fire for a chart deleted
+                // on purpose.
+                self.stmt("DELETE FROM alerts WHERE chart = ?1", &[c])?,
             ])
             .await?;
         Ok((
             Self::changes(r.first()),
             Self::changes(r.get(2)),
-            Self::changes(r.get(3)),
+            Self::changes(r.get(3)) + Self::changes(r.get(4)),
         ))
     }
 }

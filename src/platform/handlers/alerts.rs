@@ -1,7 +1,7 @@
 //! Alert rules on charts: `POST /api/v1/alerts` (admin), `GET /api/v1/alerts[?chart=]` (read,
 //! within the key's chart limit), `DELETE /api/v1/alerts/{id}` (admin).
 
-use crate::domain::alert::{short, AlertRequest, Condition};
+use crate::domain::alert::{check_fits, short, AlertRequest, Condition};
 use crate::domain::chart::pick_series;
 use crate::domain::error::{ApiError, Code};
 use crate::domain::keys::{short_id, Action, Names, SHORT_ID_BYTES};
@@ -10,7 +10,7 @@ use crate::platform::context::{random_bytes, Ctx, Result};
 use crate::platform::db::{AlertInsert, AlertRow};
 use crate::platform::handlers::channels;
 use crate::platform::handlers::jobs::writer_id;
-use crate::platform::{auth, http};
+use crate::platform::{alerts, auth, http};
 use serde::Serialize;
 use serde_json::Value;
 use worker::Response;
@@ -77,23 +77,33 @@ pub async fn create(ctx: &mut Ctx) -> Result<Response> {
     auth::caller(ctx).await?.may(Action::ManageAlerts, false)?;
     let body = ctx.body().await?;
     let req = AlertRequest::parse(&body)?;
-    let labels = match &req.labels {
-        Some(l) => l.canonical(),
-        None => {
-            let series = ctx
-                .db
-                .series_for(req.chart.as_str(), None, &ctx.cfg)
-                .await?;
-            if series.is_empty() {
-                // A chart not written yet (an absence rule waits for it): its unlabelled series.
-                Labels::none().canonical()
-            } else {
-                pick_series(&req.chart, &series, |s| &s.labels, None)?
-                    .labels
-                    .clone()
-            }
-        }
+    // The series it watches: the one with those labels, or the chart's unlabelled or only one. A
+    // chart not written yet is taken at its word (an absence rule may wait for its first point).
+    let series = ctx
+        .db
+        .series_for(req.chart.as_str(), req.labels.as_ref(), &ctx.cfg)
+        .await?;
+    let (labels, bucket_seconds) = if series.is_empty() {
+        let labels = req
+            .labels
+            .as_ref()
+            .map_or_else(|| Labels::none().canonical(), Labels::canonical);
+        let bucket_seconds = ctx
+            .db
+            .chart_settings(req.chart.as_str())
+            .await?
+            .and_then(|s| s.bucket_seconds)
+            .unwrap_or(ctx.cfg.bucket_seconds);
+        (labels, bucket_seconds)
+    } else {
+        let s = pick_series(&req.chart, &series, |s| &s.labels, req.labels.as_ref())?;
+        (s.labels.clone(), s.bucket_seconds)
     };
+    check_fits(
+        &req.condition,
+        i64::from(ctx.cfg.max_points) * i64::from(bucket_seconds),
+        ctx.cfg.retention_seconds(),
+    )?;
     let channels = channels::named(ctx, req.channels.as_deref()).await?;
     let id = format!(
         "a_{}",
@@ -130,6 +140,7 @@ pub async fn create(ctx: &mut Ctx) -> Result<Response> {
             writer: &writer_id()?,
         })
         .await?;
+    alerts::forget_watched();
     let row = ctx.db.alert(&id).await?.ok_or_else(ApiError::internal)?;
     Ok(http::json(201, &alert_out(&row)?))
 }
@@ -168,7 +179,9 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
 /// `DELETE /api/v1/alerts/{id}`.
 pub async fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
     auth::caller(ctx).await?.may(Action::ManageAlerts, false)?;
-    if !ctx.db.delete_alert(id).await? {
+    let deleted = ctx.db.delete_alert(id).await?;
+    alerts::forget_watched();
+    if !deleted {
         return Err(ApiError::new(
             Code::NotFound,
             format!("no alert rule {id:?}"),

@@ -19,11 +19,12 @@ pub async fn page(ctx: &Ctx) -> Result<Response> {
     let mut resp = assets.fetch(page, None).await.map_err(fail)?;
     if resp.status_code() >= 300 {
         if let Some(location) = resp.headers().get("Location").ok().flatten() {
-            // The assets binding redirects within the site: a path, or an absolute URL.
-            let target = if location.starts_with('/') {
-                format!("{origin}{location}")
-            } else {
+            // The assets binding redirects within the site: an absolute URL, a path, or a name
+            // relative to /embed.html (which sits at the root).
+            let target = if location.contains("://") {
                 location
+            } else {
+                format!("{origin}/{}", location.trim_start_matches('/'))
             };
             resp = assets.fetch(target, None).await.map_err(fail)?;
         }

@@ -36,7 +36,7 @@ pub async fn ingest(ctx: &mut Ctx) -> Result<Response> {
 /// A bad value alerts within seconds: the `last` and absence rules on the charts just written are
 /// judged after the response, so the answer does not wait for them.
 pub fn judge_alerts_later(ctx: &Ctx, batch: &Batch) {
-    let charts = batch.charts_json();
+    let charts = batch.chart_names();
     let base = ctx.base_url();
     crate::platform::after_response(ctx, "alerts after an ingest", move |cfg, db| async move {
         alerts::after_ingest(&db, &charts, cfg.bucket_seconds, base.as_deref()).await
