@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import http from "node:http";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
+import { launchChromium, openPage, clean } from "./pages.mjs";
 import { startWranglerDev, freePort } from "./helpers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -98,10 +98,7 @@ before(async () => {
     })
     .listen(otherPort, "127.0.0.1");
 
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -114,45 +111,7 @@ after(async () => {
   dev?.stop();
 });
 
-/** A fresh context and page that records requests, console errors and CSP violations. */
-async function open({ key, viewport = { width: 1280, height: 800 }, ...opts } = {}) {
-  // A fixed locale: the pages format numbers and times with the browser's.
-  const context = await browser.newContext({ viewport, locale: "en-US", ...opts });
-  if (key) await context.addInitScript((k) => localStorage.setItem("pushplot.key", k), key);
-  // In every page and frame, before its own scripts: a CSP violation becomes a console error.
-  await context.addInitScript(() =>
-    document.addEventListener("securitypolicyviolation", (e) =>
-      console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} in ${e.documentURI} (${e.sourceFile || "?"}:${e.lineNumber})`),
-    ),
-  );
-  const page = await context.newPage();
-  page.requests = [];
-  page.errors = [];
-  page.failed = [];
-  page.violations = [];
-  page.on("request", (r) => page.requests.push(r.url()));
-  page.on("response", (r) => r.status() >= 400 && page.failed.push(`${r.status()} ${new URL(r.url()).pathname}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.errors.push(m.text());
-    // Chromium's own report of a blocked resource, whatever its level.
-    if (/CSP violation|Content Security Policy/i.test(m.text())) page.violations.push(m.text());
-  });
-  page.on("pageerror", (e) => page.errors.push(`pageerror: ${e.message}`));
-  return page;
-}
-
-/** No request left 127.0.0.1 and nothing was logged as an error, except what `allow` expects. */
-async function clean(page, allow = []) {
-  for (const u of page.requests) {
-    const url = new URL(u);
-    if (url.protocol === "data:" || url.protocol === "blob:") continue;
-    assert.equal(url.hostname, "127.0.0.1", `a request left 127.0.0.1: ${u}`);
-  }
-  assert.deepEqual(page.violations, [], "Content-Security-Policy violations");
-  const errors = page.errors.filter((e) => !allow.some((re) => re.test(e)));
-  assert.deepEqual(errors, [], "console errors");
-  await page.context().close();
-}
+const open = (opts) => openPage(browser, opts);
 
 const shot = (page, name) => page.screenshot({ path: path.join(shots, name) });
 const dataset = (page, i = 2) => page.evaluate((i) => window.__pushplot.chart.data.datasets[i].data.map((p) => p.y), i);

@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium, openPage, clean } from "./pages.mjs";
 import { startWranglerDev } from "./helpers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -110,10 +110,7 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -126,40 +123,11 @@ after(async () => {
   dev?.stop();
 });
 
-/** A fresh context and page that records requests, console errors and CSP violations. */
-async function open({ key = token, viewport = { width: 1280, height: 800 }, dark = false, ...opts } = {}) {
-  const context = await browser.newContext({ viewport, locale: "en-US", colorScheme: dark ? "dark" : "light", ...opts });
-  if (key) await context.addInitScript((k) => localStorage.getItem("pushplot.key") || localStorage.setItem("pushplot.key", k), key);
-  await context.addInitScript(() =>
-    document.addEventListener("securitypolicyviolation", (e) =>
-      console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} in ${e.documentURI} (${e.sourceFile || "?"}:${e.lineNumber})`),
-    ),
-  );
-  const page = await context.newPage();
-  page.requests = [];
-  page.errors = [];
-  page.violations = [];
-  page.on("request", (r) => page.requests.push(r.url()));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.errors.push(m.text());
-    if (/CSP violation|Content Security Policy/i.test(m.text())) page.violations.push(m.text());
-  });
-  page.on("pageerror", (e) => page.errors.push(`pageerror: ${e.message}`));
+/** A page (see pages.mjs) with the admin token unless told otherwise; a dialog is an error. */
+async function open({ key = token, ...opts } = {}) {
+  const page = await openPage(browser, { key, keepKey: true, dark: false, ...opts });
   page.on("dialog", (d) => page.errors.push(`unexpected dialog: ${d.message()}`) && d.dismiss());
   return page;
-}
-
-/** No request left 127.0.0.1 and nothing was logged as an error, except what `allow` expects. */
-async function clean(page, allow = []) {
-  for (const u of page.requests) {
-    const url = new URL(u);
-    if (url.protocol === "data:" || url.protocol === "blob:") continue;
-    assert.equal(url.hostname, "127.0.0.1", `a request left 127.0.0.1: ${u}`);
-  }
-  assert.deepEqual(page.violations, [], "Content-Security-Policy violations");
-  const errors = page.errors.filter((e) => !allow.some((re) => re.test(e)));
-  assert.deepEqual(errors, [], "console errors");
-  await page.context().close();
 }
 
 const shot = (page, name, fullPage = false) => page.screenshot({ path: path.join(shots, name), fullPage });

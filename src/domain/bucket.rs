@@ -23,6 +23,23 @@ pub struct Bucket {
     pub last_ts: f64,
 }
 
+/// A bucket as SQL sends it back packed in JSON: `[ts, count, sum, min, max, last, last_ts]`.
+pub type Packed = (i64, i64, f64, f64, f64, f64, f64);
+
+impl From<Packed> for Bucket {
+    fn from((ts, count, sum, min, max, last, last_ts): Packed) -> Bucket {
+        Bucket {
+            ts,
+            count,
+            sum,
+            min,
+            max,
+            last,
+            last_ts,
+        }
+    }
+}
+
 impl Bucket {
     /// Folds `other` in, as SQL's upsert does for a bucket that already exists.
     pub fn merge(&mut self, other: &Bucket) {

@@ -5,7 +5,7 @@ use crate::domain::alert::{
     condition_from_columns, judge, push_history, reads_window, AlertState, Seen, Transition,
     RECHECK_AT_MOST,
 };
-use crate::domain::bucket::Bucket;
+use crate::domain::bucket::{Bucket, Packed};
 use crate::domain::error::ApiError;
 use crate::domain::names::ChartName;
 use crate::domain::notify::{AlertChange, Event};
@@ -53,23 +53,9 @@ struct Save<'a> {
     history: String,
 }
 
-type Packed = (i64, i64, f64, f64, f64, f64, f64);
-
-fn unpack((ts, count, sum, min, max, last, last_ts): Packed) -> Bucket {
-    Bucket {
-        ts,
-        count,
-        sum,
-        min,
-        max,
-        last,
-        last_ts,
-    }
-}
-
 fn seen(row: &AlertRow) -> Option<Seen> {
     let newest = match row.newest.as_deref() {
-        Some(raw) => Some(unpack(serde_json::from_str(raw).ok()?)),
+        Some(raw) => Some(Bucket::from(serde_json::from_str::<Packed>(raw).ok()?)),
         None => None,
     };
     type Folded = (
@@ -87,7 +73,7 @@ fn seen(row: &AlertRow) -> Option<Seen> {
                     .ok()?;
             match (ts, count, sum, min, max) {
                 (Some(ts), Some(count), Some(sum), Some(min), Some(max)) => {
-                    vec![unpack((ts, count, sum, min, max, 0.0, 0.0))]
+                    vec![Bucket::from((ts, count, sum, min, max, 0.0, 0.0))]
                 }
                 // An empty window folds to nulls.
                 _ => Vec::new(),

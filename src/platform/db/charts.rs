@@ -1,7 +1,7 @@
 //! Reading charts (series, buckets, the list) and changing them (settings, bucket size, delete).
 
 use super::{names_where, num, text, Db, Result};
-use crate::domain::bucket::Bucket;
+use crate::domain::bucket::{Bucket, Packed};
 use crate::domain::chart::SERIES_SHOWN;
 use crate::domain::config::Config;
 use crate::domain::error::ApiError;
@@ -108,7 +108,7 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Bucket>> {
         #[derive(Deserialize)]
-        struct Packed {
+        struct Answer {
             rows: Option<String>,
         }
         // Rolling up inside SQL (GROUP BY, window functions) sends fewer rows back, but D1 counts
@@ -125,8 +125,8 @@ impl Db {
             num(to as f64),
             num(limit as f64),
         ];
-        let packed: Vec<Packed> = self.all(sql, &args).await?;
-        let rows: Vec<(i64, i64, f64, f64, f64, f64, f64)> = packed
+        let packed: Vec<Answer> = self.all(sql, &args).await?;
+        let rows: Vec<Packed> = packed
             .first()
             .and_then(|p| p.rows.as_deref())
             .map(serde_json::from_str)
@@ -136,18 +136,7 @@ impl Db {
                 ApiError::internal()
             })?
             .unwrap_or_default();
-        let mut buckets: Vec<Bucket> = rows
-            .into_iter()
-            .map(|(ts, count, sum, min, max, last, last_ts)| Bucket {
-                ts,
-                count,
-                sum,
-                min,
-                max,
-                last,
-                last_ts,
-            })
-            .collect();
+        let mut buckets: Vec<Bucket> = rows.into_iter().map(Bucket::from).collect();
         buckets.sort_by_key(|b| b.ts);
         Ok(buckets)
     }
