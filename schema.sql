@@ -187,7 +187,9 @@ CREATE TABLE alerts (
   check_at INTEGER,
   history TEXT NOT NULL DEFAULT '[]',
   created_at REAL NOT NULL,
-  writer TEXT NOT NULL
+  writer TEXT NOT NULL,
+  -- What the channels were last told, and when, as JSON (migration 0006).
+  told TEXT NOT NULL DEFAULT '{}'
 ) WITHOUT ROWID;
 
 -- The scheduled handler reads only the rules due for a look.

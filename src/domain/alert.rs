@@ -314,9 +314,15 @@ pub struct Judgement {
     pub detail: String,
 }
 
-/// Judges `condition` at `now` from what the store holds. `created_at` stands in for the last
+/// Judges `condition` at `now` from what the store holds, `before` being the stored state. `created_at` stands in for the last
 /// point of a series that never had one, so a new absence rule on a new chart waits its full time.
-pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> Judgement {
+pub fn judge(
+    condition: &Condition,
+    seen: &Seen,
+    before: AlertState,
+    created_at: f64,
+    now: f64,
+) -> Judgement {
     let horizon = now.floor() as i64 + RECHECK_AT_MOST;
     let bs = seen.bucket_seconds.max(1);
     match *condition {
@@ -324,7 +330,9 @@ pub fn judge(condition: &Condition, seen: &Seen, created_at: f64, now: f64) -> J
             let last = seen.newest.as_ref().map(|b| b.last_ts);
             // A point older than the rule counts: a chart silent for days fires at once.
             let since = last.unwrap_or(created_at);
-            let firing = now - since >= after as f64;
+            // Retention may remove a silent series while its rule fires: that is no recovery.
+            let firing =
+                now - since >= after as f64 || (last.is_none() && before == AlertState::Firing);
             let due = (since + after as f64).ceil() as i64;
             Judgement {
                 state: if firing {
@@ -620,12 +628,12 @@ mod tests {
             .unwrap()
             .condition;
         let s = seen(&[bucket(0, &[50.0]), bucket(600, &[20.0, 7.5])]);
-        let j = judge(&rule, &s, 0.0, 630.0);
+        let j = judge(&rule, &s, AlertState::Ok, 0.0, 630.0);
         assert_eq!(j.state, AlertState::Firing);
         assert_eq!(j.value, Some(7.5));
         // The newest bucket stops overlapping the window 15 minutes after it ends.
         assert_eq!(j.check_at, 600 + 60 + 900);
-        let later = judge(&rule, &s, 0.0, 1560.0);
+        let later = judge(&rule, &s, AlertState::Ok, 0.0, 1560.0);
         assert_eq!(later.state, AlertState::Ok);
         assert_eq!(later.value, None);
         assert!(later.detail.contains("no point in the last 15m"));
@@ -644,7 +652,7 @@ mod tests {
             ))
             .unwrap()
             .condition;
-            judge(&c, &s, 0.0, 700.0)
+            judge(&c, &s, AlertState::Ok, 0.0, 700.0)
         };
         // The bucket at 0 ended before the window (700 - 600 = 100) began.
         assert_eq!(at("avg", ">", 2.0).value, Some(3.0));
@@ -661,30 +669,33 @@ mod tests {
         let c = parse(r#"{"chart":"orders","agg":"count","window":"1h","op":"<","value":1}"#)
             .unwrap()
             .condition;
-        let j = judge(&c, &seen(&[]), 0.0, 10_000.0);
+        let j = judge(&c, &seen(&[]), AlertState::Ok, 0.0, 10_000.0);
         assert_eq!((j.state, j.value), (AlertState::Firing, Some(0.0)));
         // Nothing can change it but a point; the next look is the hourly catch-up.
         assert_eq!(j.check_at, 10_000 + RECHECK_AT_MOST);
         let avg = parse(r#"{"chart":"o","agg":"avg","op":"<","value":1}"#)
             .unwrap()
             .condition;
-        assert_eq!(judge(&avg, &seen(&[]), 0.0, 10.0).state, AlertState::Ok);
+        assert_eq!(
+            judge(&avg, &seen(&[]), AlertState::Ok, 0.0, 10.0).state,
+            AlertState::Ok
+        );
     }
 
     #[test]
     fn an_absence_rule_fires_after_its_time_since_the_last_point_or_since_it_was_made() {
         let c = Condition::Absent { after: 7200 };
         let s = seen(&[bucket(1000, &[1.0, 2.0])]);
-        let ok = judge(&c, &s, 0.0, 5000.0);
+        let ok = judge(&c, &s, AlertState::Ok, 0.0, 5000.0);
         assert_eq!(ok.state, AlertState::Ok);
         assert_eq!(ok.check_at, 1001 + 7200);
-        let firing = judge(&c, &s, 0.0, 8201.0);
+        let firing = judge(&c, &s, AlertState::Ok, 0.0, 8201.0);
         assert_eq!(firing.state, AlertState::Firing);
         assert!(firing.detail.contains("ago"), "{}", firing.detail);
-        let never = judge(&c, &seen(&[]), 500.0, 5000.0);
+        let never = judge(&c, &seen(&[]), AlertState::Ok, 500.0, 5000.0);
         assert_eq!((never.state, never.check_at), (AlertState::Ok, 7700));
         assert_eq!(
-            judge(&c, &seen(&[]), 500.0, 7700.0).state,
+            judge(&c, &seen(&[]), AlertState::Ok, 500.0, 7700.0).state,
             AlertState::Firing
         );
     }
@@ -699,7 +710,7 @@ mod tests {
             .unwrap()
             .condition;
         assert!(reads_window(&c));
-        let j = judge(&c, &seen(&[bucket(0, &[5.0])]), 0.0, 100.0);
+        let j = judge(&c, &seen(&[bucket(0, &[5.0])]), AlertState::Ok, 0.0, 100.0);
         assert_eq!(j.check_at, 100 + 1440);
         let last = parse(r#"{"chart":"c","op":">","value":1}"#)
             .unwrap()
@@ -713,11 +724,17 @@ mod tests {
             .unwrap()
             .condition;
         let ahead = seen(&[bucket(1200, &[5.0])]);
-        assert_eq!(judge(&last, &ahead, 0.0, 1050.0).state, AlertState::Firing);
+        assert_eq!(
+            judge(&last, &ahead, AlertState::Ok, 0.0, 1050.0).state,
+            AlertState::Firing
+        );
         let avg = parse(r#"{"chart":"d","agg":"avg","op":"<","value":10}"#)
             .unwrap()
             .condition;
-        assert_eq!(judge(&avg, &ahead, 0.0, 1050.0).value, Some(5.0));
+        assert_eq!(
+            judge(&avg, &ahead, AlertState::Ok, 0.0, 1050.0).value,
+            Some(5.0)
+        );
     }
 
     #[test]
@@ -734,6 +751,17 @@ mod tests {
         let long_absence = rule(r#"{"chart":"c","absent":"8d"}"#);
         let e = check_fits(&long_absence, 60_000, 7 * DAY).unwrap_err();
         assert!(e.message.contains("retention"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_firing_absence_rule_stays_firing_when_retention_removes_its_series() {
+        let c = Condition::Absent { after: 7200 };
+        let j = judge(&c, &seen(&[]), AlertState::Firing, 0.0, 100.0);
+        assert_eq!(j.state, AlertState::Firing);
+        assert_eq!(
+            judge(&c, &seen(&[]), AlertState::Ok, 0.0, 100.0).state,
+            AlertState::Ok
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A monitored job: its name, the pings it receives, the runs they make, and what they say about
 //! it (up, late, down, failed...), judged from facts and a `now` passed in.
 
+use crate::domain::damping::{Tell, Told};
 use crate::domain::error::{ApiError, Code};
 use crate::domain::names::{ChartName, MAX_CHART_LEN};
 use crate::domain::route::percent_decode;
@@ -316,6 +317,9 @@ pub struct JobState {
     pub starts: Vec<Start>,
     /// The status last acted on (see `settle`), so that a change is noticed once.
     pub status: Status,
+    /// What the channels were last told, and when (see `damping`).
+    #[serde(default)]
+    pub told: Told,
 }
 
 impl JobState {
@@ -327,6 +331,28 @@ impl JobState {
             last_outcome: None,
             starts: Vec::new(),
             status: Status::New,
+            told: Told::default(),
+        }
+    }
+
+    /// Whether the status is told now, and as what change: into `down` or `failed`, or back to
+    /// `up` from what was told as one of them, within `damping`'s limit; `change` is this
+    /// judgement's own, whose `from` the message names when it led here. A change the hour has no
+    /// room for is owed, and `check_at` comes back for it.
+    pub fn tell(&mut self, change: Option<&Transition>, now: f64) -> Option<Transition> {
+        let last = self.told.state.as_deref().and_then(Status::parse);
+        let to = self.status;
+        let worth = to.is_alarm() || (to == Status::Up && last.is_some_and(Status::is_alarm));
+        match self.told.decide(to.as_str(), worth, now) {
+            Tell::Now { .. } => Some(Transition {
+                from: change
+                    .filter(|c| c.to == to)
+                    .map(|c| c.from)
+                    .or(last)
+                    .unwrap_or(Status::New),
+                to,
+            }),
+            Tell::Nothing => None,
         }
     }
 
@@ -448,7 +474,9 @@ impl JobState {
             .last()
             .filter(|s| s.at >= finished.unwrap_or(self.since))
             .map(|s| s.at.floor() as i64 + grace);
-        [due, due.map(|d| d + grace), open]
+        // A change not told yet for want of room in the hour is told when there is room.
+        let owed = self.told.owed_at.map(|t| t.ceil() as i64 - 1);
+        [due, due.map(|d| d + grace), open, owed]
             .into_iter()
             .flatten()
             // A second later than the instant itself: the status changes *after* it.
@@ -980,5 +1008,40 @@ mod tests {
         }
         assert_eq!(messages, 1);
         assert_eq!(state.status, Status::Failed);
+    }
+
+    #[test]
+    fn a_job_that_flaps_is_told_ten_times_an_hour_and_the_state_it_ends_in_when_there_is_room() {
+        let mut s = JobState::new(0.0);
+        let mut told = Vec::new();
+        for i in 0..12 {
+            s.status = if i % 2 == 0 {
+                Status::Failed
+            } else {
+                Status::Up
+            };
+            if let Some(t) = s.tell(None, i as f64 * 60.0) {
+                told.push(t);
+            }
+        }
+        assert_eq!(told.len(), 10);
+        assert_eq!((told[0].from, told[0].to), (Status::New, Status::Failed));
+        // The twelfth change (Up) is what was told last: nothing owed. One more failure is owed.
+        assert_eq!(s.told.owed_at, None);
+        s.status = Status::Failed;
+        assert_eq!(s.tell(None, 900.0), None);
+        assert_eq!(s.told.owed_at, Some(3600.0));
+        assert_eq!(
+            s.check_at(&Schedule::default(), &FixedOffset(0), 900.0),
+            Some(3600)
+        );
+        let t = s.tell(None, 3600.0).unwrap();
+        assert_eq!((t.from, t.to), (Status::Up, Status::Failed));
+        // Late and running are not worth a word, and New to Up is routine.
+        let mut quiet = JobState::new(0.0);
+        for status in [Status::Late, Status::Running, Status::Up] {
+            quiet.status = status;
+            assert_eq!(quiet.tell(None, 1.0), None);
+        }
     }
 }

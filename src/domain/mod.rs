@@ -4,6 +4,7 @@ pub mod alert;
 pub mod bucket;
 pub mod chart;
 pub mod config;
+pub mod damping;
 pub mod error;
 pub mod image;
 pub mod ingest;

@@ -2,10 +2,11 @@
 //! in, the saves and notifications of the changes out.
 
 use crate::domain::alert::{
-    condition_from_columns, judge, push_history, reads_window, AlertState, Seen, Transition,
-    RECHECK_AT_MOST,
+    condition_from_columns, judge, push_history, reads_window, AlertState, Condition, Seen,
+    Transition, RECHECK_AT_MOST,
 };
-use crate::domain::bucket::{Bucket, Packed};
+use crate::domain::bucket::{Agg, Bucket, Packed};
+use crate::domain::damping::{Tell, Told};
 use crate::domain::error::ApiError;
 use crate::domain::names::ChartName;
 use crate::domain::notify::{AlertChange, Event};
@@ -51,6 +52,7 @@ struct Save<'a> {
     last_value: Option<f64>,
     check_at: i64,
     history: String,
+    told: String,
 }
 
 fn seen(row: &AlertRow) -> Option<Seen> {
@@ -98,6 +100,7 @@ fn keep(row: &AlertRow, check_at: i64) -> Save<'_> {
         last_value: row.last_value,
         check_at,
         history: row.history.clone(),
+        told: row.told.clone(),
     }
 }
 
@@ -130,21 +133,36 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
             continue;
         };
         if changes_only && reads_window(&condition) {
-            // An ingest does not read a window: an aggregate put off for want of points (its next
-            // look the full RECHECK_AT_MOST after its last) is brought forward to the next
-            // minutely check instead.
-            let parked = match (row.check_at, row.judged_at) {
-                (Some(next), Some(judged)) => next - judged >= RECHECK_AT_MOST as f64,
-                _ => false,
+            // An ingest does not read a window: an aggregate put off for want of points (its
+            // window was empty at its last look) is brought forward to the next minutely check
+            // once its own series has a point in the window again.
+            let Condition::Threshold { agg, window, .. } = condition else {
+                continue;
             };
-            if parked && row.check_at.is_some_and(|c| c > now + 60.0) {
+            let was_empty = match row.last_value {
+                None => true,
+                Some(v) => matches!(agg, Agg::Count | Agg::Sum) && v == 0.0,
+            };
+            let bs = seen.bucket_seconds.max(1);
+            let has_point = seen
+                .newest
+                .as_ref()
+                .is_some_and(|b| (b.ts + bs) as f64 > now - window as f64);
+            if was_empty && has_point && row.check_at.is_some_and(|c| c > now + 60.0) {
                 saves.push(keep(row, now.floor() as i64));
             }
             continue;
         }
-        let j = judge(&condition, &seen, row.created_at, now);
+        let j = judge(&condition, &seen, before, row.created_at, now);
         let changed = j.state != before;
-        if changes_only && !changed {
+        // What the channels hear follows `damping`: at once, unless this rule has used up its
+        // hour, in which case the state it is then in is told when the hour has room.
+        let mut told: Told = serde_json::from_str(&row.told).unwrap_or_default();
+        let told_before = told.clone();
+        let last_told = told.state.clone().unwrap_or_else(|| "ok".to_string());
+        let worth = j.state.as_str() != last_told;
+        let tell = told.decide(j.state.as_str(), worth, now);
+        if changes_only && !changed && told == told_before {
             continue;
         }
         let mut history = row.history.clone();
@@ -158,12 +176,14 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
                     value: j.value,
                 },
             );
+        }
+        if let Tell::Now { from } = tell {
             let event = Event::alert(
                 AlertChange {
                     name: &row.name,
                     chart: &chart,
                     labels: &row.labels,
-                    from: before.as_str(),
+                    from: from.as_deref().unwrap_or("ok"),
                     to: j.state.as_str(),
                     value: j.value,
                     detail: format!("{} (rule: {})", j.detail, condition.describe()),
@@ -173,14 +193,16 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
             );
             events.push((row.id.clone(), event.to_json(), row.channels.clone()));
         }
+        let owed = told.owed_at.map(|t| t.ceil() as i64);
         saves.push(Save {
             id: &row.id,
             read: &row.writer,
             state: j.state.as_str(),
             since: if changed { now } else { row.since },
             last_value: j.value,
-            check_at: j.check_at,
+            check_at: owed.map_or(j.check_at, |o| o.min(j.check_at)),
             history,
+            told: serde_json::to_string(&told).unwrap_or_else(|_| "{}".to_string()),
         });
     }
     Decided {

@@ -63,17 +63,15 @@ pub async fn run(db: &Db, cfg: &Config, now: f64) -> Result<Summary> {
                 continue;
             }
         };
-        if let Some(c) = j.change {
+        if j.change.is_some() {
             changed += 1;
-            if c.notifies() {
-                if let Ok(name) = JobName::parse(&row.name) {
-                    events.push((
-                        row.name.as_str(),
-                        Event::job(&name, &c, now, None, base).to_json(),
-                        row.channels.as_deref(),
-                    ));
-                }
-            }
+        }
+        if let (Some(c), Ok(name)) = (&j.tell, JobName::parse(&row.name)) {
+            events.push((
+                row.name.as_str(),
+                Event::job(&name, c, now, None, base).to_json(),
+                row.channels.as_deref(),
+            ));
         }
         judged.push((row.name.as_str(), j));
     }

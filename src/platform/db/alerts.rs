@@ -27,6 +27,8 @@ pub struct AlertRow {
     pub history: String,
     pub created_at: f64,
     pub writer: String,
+    /// `damping::Told` as JSON.
+    pub told: String,
     /// Only in a look (`due_alerts`, `alerts_of_charts`): the chart's bucket size,
     #[serde(default)]
     pub bucket_seconds: Option<f64>,
@@ -57,7 +59,7 @@ pub struct AlertInsert<'a> {
 
 const COLUMNS: &str = "a.id, a.name, a.chart, a.labels, a.agg, a.window_secs, a.op, a.threshold,
     a.absent_secs, a.channels, a.state, a.since, a.last_value, a.judged_at, a.check_at, a.history,
-    a.created_at, a.writer";
+    a.created_at, a.writer, a.told";
 
 /// A look at rules: each with what its series holds at `?1` (`?2` is the default bucket size).
 /// The newest bucket is one row along the primary key; a window is read only `with_windows`, and
@@ -217,7 +219,7 @@ impl Db {
     }
 
     /// The statement that saves judged rules (`saves`: a JSON array of `{id, read, state, since,
-    /// last_value, check_at, history}`), each only if no other judgement saved it since it was
+    /// last_value, check_at, history, told}`), each only if no other judgement saved it since it was
     /// read (its writer is still `read`); the rules saved get `writer`.
     pub fn save_alerts(
         &self,
@@ -228,7 +230,8 @@ impl Db {
         self.stmt(
             "UPDATE alerts SET state = j.value ->> 'state', since = j.value ->> 'since',
                last_value = j.value ->> 'last_value', judged_at = ?2,
-               check_at = j.value ->> 'check_at', history = j.value ->> 'history', writer = ?3
+               check_at = j.value ->> 'check_at', history = j.value ->> 'history',
+               told = j.value ->> 'told', writer = ?3
              FROM json_each(?1) AS j
              WHERE alerts.id = j.value ->> 'id' AND alerts.writer = j.value ->> 'read'",
             &[text(saves), num(now), text(writer)],

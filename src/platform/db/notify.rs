@@ -42,12 +42,10 @@ pub struct Guarded<'a> {
     pub channels: Option<&'a str>,
 }
 
-/// At most this many notifications are sent a minute, whatever pings and checks ask for: a key in
-/// a crontab could otherwise flood every channel by flapping a job.
+/// At most this many notifications are sent a minute, whatever pings and checks ask for (each job
+/// and rule also keeps to `damping`'s ten an hour): many subjects changing at once cannot flood
+/// the channels.
 const MAX_PER_MINUTE: u32 = 60;
-/// And at most this many an hour about one job or rule on one channel, so that one that flaps
-/// cannot use up the minute's share of all the others.
-const MAX_PER_SUBJECT_HOUR: u32 = 10;
 
 const NOTIFICATION_COLUMNS: &str =
     "id, channel, event, created_at, attempts, next_attempt, result, log";
@@ -118,11 +116,10 @@ impl Db {
 
     /// The statement that queues guarded events for every channel (or the job's or rule's own; if
     /// none of those exists any more, every channel, so that deleting a channel silences
-    /// nobody). A notification over MAX_PER_MINUTE for all, or over MAX_PER_SUBJECT_HOUR for one
-    /// job or rule on one channel, is still written, as `suppressed` and never sent: the log shows
-    /// it, and one flapping rule cannot use up what other jobs and rules need. Both counts read
-    /// only the newest rows of the log, not all of it; the newest ids of those to send are
-    /// returned.
+    /// nobody). Each job and rule keeps itself to `damping`'s limit; past MAX_PER_MINUTE for all
+    /// of them together, a notification is still written, as `suppressed` and never sent, so the
+    /// log shows it. The minute's count reads only the newest rows of the log, once per
+    /// statement, and leaves suppressed ones out; the ids of those to send are returned.
     pub fn queue_guarded(
         &self,
         events: &[Guarded<'_>],
@@ -134,35 +131,26 @@ impl Db {
         })?;
         self.stmt(
             "INSERT INTO notifications (channel, event, created_at, next_attempt, result)
-             SELECT channel, event, ?2,
-                    CASE WHEN why IS NULL THEN ?2 END,
-                    CASE WHEN why IS NULL THEN 'pending' ELSE 'suppressed: ' || why END
-             FROM (
-               SELECT c.id AS channel, e.value ->> 'event' AS event,
-                 CASE
-                   WHEN (SELECT COUNT(*) FROM (SELECT created_at FROM notifications
-                                               ORDER BY id DESC LIMIT ?3)
-                         WHERE created_at > ?2 - 60) >= ?3
-                     THEN 'over ' || CAST(?3 AS INTEGER) || ' notifications a minute'
-                   WHEN (SELECT COUNT(*) FROM (SELECT channel, event, created_at FROM notifications
-                                               ORDER BY id DESC LIMIT 500) AS n
-                         WHERE n.created_at > ?2 - 3600 AND n.channel = c.id
-                           AND n.event ->> 'kind' = (e.value ->> 'event') ->> 'kind'
-                           AND n.event ->> 'name' = (e.value ->> 'event') ->> 'name') >= ?4
-                     THEN 'over ' || CAST(?4 AS INTEGER) || ' an hour for this ' || ((e.value ->> 'event') ->> 'kind')
-                 END AS why
-               FROM json_each(?1) AS e CROSS JOIN channels AS c
-               WHERE CASE WHEN e.value ->> 'job' IS NOT NULL
-                       THEN (SELECT writer FROM jobs WHERE name = e.value ->> 'job')
-                       ELSE (SELECT writer FROM alerts WHERE id = e.value ->> 'alert')
-                     END = e.value ->> 'writer'
-                 AND (e.value ->> 'channels' IS NULL
-                      OR c.id IN (SELECT value FROM json_each(e.value ->> 'channels'))
-                      OR NOT EXISTS (SELECT 1 FROM channels
-                                     WHERE id IN (SELECT value FROM json_each(e.value ->> 'channels'))))
-             )
+             SELECT c.id, e.value ->> 'event', ?2,
+                    CASE WHEN over_cap THEN NULL ELSE ?2 END,
+                    CASE WHEN over_cap
+                      THEN 'suppressed: over ' || CAST(?3 AS INTEGER) || ' notifications a minute'
+                      ELSE 'pending' END
+             FROM json_each(?1) AS e CROSS JOIN channels AS c
+             CROSS JOIN (SELECT COUNT(*) >= ?3 AS over_cap
+                         FROM (SELECT created_at, result FROM notifications
+                               ORDER BY id DESC LIMIT 200)
+                         WHERE created_at > ?2 - 60 AND result NOT LIKE 'suppressed%')
+             WHERE CASE WHEN e.value ->> 'job' IS NOT NULL
+                     THEN (SELECT writer FROM jobs WHERE name = e.value ->> 'job')
+                     ELSE (SELECT writer FROM alerts WHERE id = e.value ->> 'alert')
+                   END = e.value ->> 'writer'
+               AND (e.value ->> 'channels' IS NULL
+                    OR c.id IN (SELECT value FROM json_each(e.value ->> 'channels'))
+                    OR NOT EXISTS (SELECT 1 FROM channels
+                                   WHERE id IN (SELECT value FROM json_each(e.value ->> 'channels'))))
              RETURNING id, next_attempt",
-            &[text(&list), num(now), num(MAX_PER_MINUTE), num(MAX_PER_SUBJECT_HOUR)],
+            &[text(&list), num(now), num(MAX_PER_MINUTE)],
         )
     }
 

@@ -73,6 +73,8 @@ pub struct Judged {
     pub loaded: Loaded,
     pub zone: Rc<dyn Zone>,
     pub change: Option<Transition>,
+    /// The change to tell the channels, if any (see `JobState::tell`).
+    pub tell: Option<Transition>,
     schedule_json: String,
     state_json: String,
 }
@@ -80,7 +82,8 @@ pub struct Judged {
 impl Judged {
     pub fn new(mut loaded: Loaded, now: f64) -> Result<Judged> {
         let zone = zone_of(&loaded.schedule)?;
-        let (state, change) = loaded.state.clone().settle(&loaded.schedule, &*zone, now);
+        let (mut state, change) = loaded.state.clone().settle(&loaded.schedule, &*zone, now);
+        let tell = state.tell(change.as_ref(), now);
         loaded.state = state;
         Ok(Judged {
             schedule_json: encode(&loaded.schedule.to_json())?,
@@ -88,6 +91,7 @@ impl Judged {
             loaded,
             zone,
             change,
+            tell,
         })
     }
 
@@ -156,8 +160,7 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
             message: &message,
         });
         let events: Vec<String> = judged
-            .change
-            .filter(|c| c.notifies())
+            .tell
             .map(|c| {
                 let detail = run.as_ref().map(|r| r.detail(&message));
                 Event::job(job, &c, ctx.now, detail, ctx.base_url().as_deref()).to_json()
@@ -373,12 +376,18 @@ pub async fn configure(ctx: &mut Ctx, job: &JobName) -> Result<Response> {
         let judged = Judged::new(loaded, ctx.now)?;
         let write = judged.write(job.as_str(), ctx.now);
         let writer = writer_id()?;
-        if ctx
+        // A schedule or a resume can change the status too; what is told is told here.
+        let events: Vec<String> = judged
+            .tell
+            .map(|c| Event::job(job, &c, ctx.now, None, ctx.base_url().as_deref()).to_json())
+            .into_iter()
+            .collect();
+        let (saved, queued) = ctx
             .db
-            .save_job(&write, None, &[], &writer, ctx.now)
-            .await?
-            .0
-        {
+            .save_job(&write, None, &events, &writer, ctx.now)
+            .await?;
+        if saved {
+            deliver_later(ctx, queued);
             let row = ctx
                 .db
                 .job(job.as_str())

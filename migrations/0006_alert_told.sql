@@ -1,0 +1,5 @@
+-- Migration 0006: what the channels were last told about each alert rule, and when (the
+-- domain's `damping::Told` as JSON), so that a rule that flaps is told at most ten times an hour
+-- and its final state is told when the hour allows. Jobs keep the same inside their `state`.
+-- Never edit this file once applied: add the next migration.
+ALTER TABLE alerts ADD COLUMN told TEXT NOT NULL DEFAULT '{}';
