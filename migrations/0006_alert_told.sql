@@ -3,3 +3,5 @@
 -- and its final state is told when the hour allows. Jobs keep the same inside their `state`.
 -- Never edit this file once applied: add the next migration.
 ALTER TABLE alerts ADD COLUMN told TEXT NOT NULL DEFAULT '{}';
+-- A rule firing now was told so when it began: not told again, and its recovery is told.
+UPDATE alerts SET told = json_object('state', state) WHERE state = 'firing';

@@ -116,10 +116,9 @@ function eventText(ev) {
   return `${ev.kind && ev.kind !== "job" ? `${ev.kind} ` : ""}${ev.name}: ${ev.from} → ${ev.to}`;
 }
 
-/** delivered, retrying (failed, another attempt planned), failed (given up), suppressed (over the
- * minute's limit, never sent) or pending. */
+/** delivered, retrying (failed, another attempt planned), failed (given up) or pending (also when
+ * delayed past the minute's limit). */
 function outcome(x) {
-  if (!x.attempts && /^suppressed/.test(x.result || "")) return "suppressed";
   if (!x.attempts) return "pending";
   if (delivered(x)) return "delivered";
   return x.next_attempt != null ? "retrying" : "failed";
@@ -131,7 +130,7 @@ function logItem(x, channel) {
   const head = el("div", "note-head");
   head.append(pill(o), el("span", "what", eventText(x.event)), el("span", "muted", `to ${channel ? channel.name || channel.id : `deleted channel ${x.channel}`}`), timeEl(x.created_at));
   const res = el("div", "note-result");
-  const said = x.attempts || o === "suppressed" ? x.result : "not sent yet";
+  const said = x.attempts || /^delayed/.test(x.result || "") ? x.result : "not sent yet";
   res.append(el("span", o === "delivered" ? "" : o === "pending" ? "muted" : "error", said));
   res.append(el("span", "muted", ` · ${x.attempts} attempt${x.attempts === 1 ? "" : "s"}`));
   if (x.next_attempt != null) res.append(el("span", "muted", ` · next attempt ${rel(x.next_attempt)}`));

@@ -317,3 +317,18 @@ test("a job that goes down in the scheduled run links PUBLIC_URL", async () => {
   assert.equal(event.url, "https://pp.example.com/#/jobs/linked");
   await c.send("DELETE", `/api/v1/channels/${ch}`);
 });
+
+test("past 60 notifications a minute the rest wait, logged as delayed, and go out with the minutely run", async () => {
+  const ch = await hook("mass-hook");
+  const key = { "X-API-Key": "test-admin-token-0123456789" };
+  for (let i = 0; i < 70; i++) await c.fetch(`/ping/mass.${i}/1`, { method: "POST", headers: key });
+  const mine = async () => (await c.get("/api/v1/notifications")).body.notifications.filter((n) => n.channel === ch);
+  const rows = await mine();
+  assert.equal(rows.length, 70, "every failure is queued: none is dropped");
+  const delayed = rows.filter((n) => /^delayed: over 60 notifications a minute/.test(n.result));
+  assert.ok(delayed.length >= 10, `${delayed.length} delayed`);
+  await checkAt(nowSecs() + 120);
+  const sent = (await mine()).filter((n) => delayed.some((d) => d.id === n.id) && n.attempts > 0);
+  assert.ok(sent.length > 0, "the minutely run sends what waited");
+  await c.send("DELETE", `/api/v1/channels/${ch}`);
+});

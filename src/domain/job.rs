@@ -335,6 +335,14 @@ impl JobState {
         }
     }
 
+    /// A state saved before jobs kept what was told: an alarm it is in was told when it began
+    /// (so it is not told again, and its recovery is).
+    pub fn backfill_told(&mut self) {
+        if self.told.state.is_none() && self.status.is_alarm() {
+            self.told.state = Some(self.status.as_str().to_string());
+        }
+    }
+
     /// Whether the status is told now, and as what change: into `down` or `failed`, or back to
     /// `up` from what was told as one of them, within `damping`'s limit; `change` is this
     /// judgement's own, whose `from` the message names when it led here. A change the hour has no
@@ -345,11 +353,9 @@ impl JobState {
         let worth = to.is_alarm() || (to == Status::Up && last.is_some_and(Status::is_alarm));
         match self.told.decide(to.as_str(), worth, now) {
             Tell::Now { .. } => Some(Transition {
-                from: change
-                    .filter(|c| c.to == to)
-                    .map(|c| c.from)
-                    .or(last)
-                    .unwrap_or(Status::New),
+                // This judgement's own change when there is one (`late` to `down`), else the
+                // state last told (a change that waited for room in the hour).
+                from: change.map(|c| c.from).or(last).unwrap_or(Status::New),
                 to,
             }),
             Tell::Nothing => None,
@@ -400,6 +406,8 @@ impl JobState {
     pub fn set_paused(mut self, paused: bool, now: f64) -> JobState {
         if self.paused && !paused {
             self.since = now;
+            // A resumed job starts afresh, as a new one: its next alarm is told again.
+            self.told = Told::default();
         }
         self.paused = paused;
         self
@@ -1037,6 +1045,20 @@ mod tests {
         );
         let t = s.tell(None, 3600.0).unwrap();
         assert_eq!((t.from, t.to), (Status::Up, Status::Failed));
+        // A state saved before `told` existed: its alarm counts as told, its recovery is told.
+        let mut old: JobState = serde_json::from_str(
+            r#"{"since":0,"paused":false,"last_ping":null,"last_outcome":null,"starts":[],"status":"failed"}"#,
+        )
+        .unwrap();
+        old.backfill_told();
+        assert_eq!(old.tell(None, 10.0), None);
+        old.status = Status::Up;
+        assert_eq!(old.tell(None, 20.0).map(|t| t.from), Some(Status::Failed));
+        // A resumed job starts afresh: its next failure is told even if one was told before.
+        let mut resumed = s.clone().set_paused(true, 4000.0).set_paused(false, 4100.0);
+        resumed.status = Status::Failed;
+        assert_eq!(resumed.told.state, None);
+        assert!(resumed.tell(None, 4200.0).is_some());
         // Late and running are not worth a word, and New to Up is routine.
         let mut quiet = JobState::new(0.0);
         for status in [Status::Late, Status::Running, Status::Up] {

@@ -139,9 +139,15 @@ pub fn decide(rows: &[AlertRow], now: f64, base_url: Option<&str>, changes_only:
             let Condition::Threshold { agg, window, .. } = condition else {
                 continue;
             };
+            // Empty at the last look: no value, or a count of 0; a sum of 0 may be a full window
+            // of zeros, so it counts as empty only if the rule was put off the full hour.
+            let put_off = match (row.check_at, row.judged_at) {
+                (Some(next), Some(judged)) => next - judged >= RECHECK_AT_MOST as f64,
+                _ => false,
+            };
             let was_empty = match row.last_value {
                 None => true,
-                Some(v) => matches!(agg, Agg::Count | Agg::Sum) && v == 0.0,
+                Some(v) => v == 0.0 && (agg == Agg::Count || (agg == Agg::Sum && put_off)),
             };
             let bs = seen.bucket_seconds.max(1);
             let has_point = seen

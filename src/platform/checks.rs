@@ -32,7 +32,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "looked at {} due jobs, {} changed status; {} due rules, {} changed state; {} of {} notifications delivered",
+            "looked at {} due jobs, {} changed status; {} due rules, {} told; {} of {} notifications delivered",
             self.looked_at, self.changed, self.rules, self.rules_changed, self.delivered, self.attempted
         )
     }

@@ -213,7 +213,7 @@ impl Db {
         let ids = if events.is_empty() {
             Vec::new()
         } else {
-            Self::ids(results.get(1))
+            Self::ids(results.get(1), now)
         };
         Ok((Self::changes(results.first()), ids))
     }

@@ -168,7 +168,7 @@ impl Db {
         let ids = if guarded.is_empty() {
             Vec::new()
         } else {
-            Self::ids(results.get(queued_at))
+            Self::ids(results.get(queued_at), now)
         };
         Ok((Self::changes(results.first()) > 0, ids))
     }
@@ -249,7 +249,7 @@ impl Db {
         Ok(if events.is_empty() {
             Vec::new()
         } else {
-            Self::ids(results.get(queued_at))
+            Self::ids(results.get(queued_at), now)
         })
     }
 

@@ -117,9 +117,9 @@ impl Db {
     /// The statement that queues guarded events for every channel (or the job's or rule's own; if
     /// none of those exists any more, every channel, so that deleting a channel silences
     /// nobody). Each job and rule keeps itself to `damping`'s limit; past MAX_PER_MINUTE for all
-    /// of them together, a notification is still written, as `suppressed` and never sent, so the
-    /// log shows it. The minute's count reads only the newest rows of the log, once per
-    /// statement, and leaves suppressed ones out; the ids of those to send are returned.
+    /// of them together, a notification waits a minute (logged as `delayed`) and goes out with the
+    /// minutely run's deliveries. The minute's count reads the newest rows not delayed, once per
+    /// statement. Returns the ids of those to send at once.
     pub fn queue_guarded(
         &self,
         events: &[Guarded<'_>],
@@ -132,15 +132,16 @@ impl Db {
         self.stmt(
             "INSERT INTO notifications (channel, event, created_at, next_attempt, result)
              SELECT c.id, e.value ->> 'event', ?2,
-                    CASE WHEN over_cap THEN NULL ELSE ?2 END,
+                    CASE WHEN over_cap THEN ?2 + 60 ELSE ?2 END,
                     CASE WHEN over_cap
-                      THEN 'suppressed: over ' || CAST(?3 AS INTEGER) || ' notifications a minute'
+                      THEN 'delayed: over ' || CAST(?3 AS INTEGER) || ' notifications a minute'
                       ELSE 'pending' END
              FROM json_each(?1) AS e CROSS JOIN channels AS c
              CROSS JOIN (SELECT COUNT(*) >= ?3 AS over_cap
-                         FROM (SELECT created_at, result FROM notifications
-                               ORDER BY id DESC LIMIT 200)
-                         WHERE created_at > ?2 - 60 AND result NOT LIKE 'suppressed%')
+                         FROM (SELECT created_at FROM notifications
+                               WHERE result NOT LIKE 'delayed%'
+                               ORDER BY id DESC LIMIT ?3)
+                         WHERE created_at > ?2 - 60)
              WHERE CASE WHEN e.value ->> 'job' IS NOT NULL
                      THEN (SELECT writer FROM jobs WHERE name = e.value ->> 'job')
                      ELSE (SELECT writer FROM alerts WHERE id = e.value ->> 'alert')
@@ -154,8 +155,8 @@ impl Db {
         )
     }
 
-    /// The ids a RETURNING statement answered, of the notifications to send (not suppressed).
-    pub fn ids(result: Option<&worker::D1Result>) -> Vec<f64> {
+    /// The ids a RETURNING statement answered, of the notifications to send now (not delayed).
+    pub fn ids(result: Option<&worker::D1Result>, now: f64) -> Vec<f64> {
         #[derive(Deserialize)]
         struct Id {
             id: f64,
@@ -166,7 +167,7 @@ impl Db {
             .and_then(|r| r.results::<Id>().ok())
             .map(|rows| {
                 rows.into_iter()
-                    .filter(|i| i.next_attempt.is_some())
+                    .filter(|i| i.next_attempt.is_some_and(|at| at <= now))
                     .map(|i| i.id)
                     .collect()
             })

@@ -57,7 +57,8 @@ pub fn load(row: Option<&JobRow>, now: f64) -> Result<Loaded> {
         .map_err(|_| broken("schedule"))?
         .schedule
         .unwrap_or_default();
-    let state: JobState = serde_json::from_str(&row.state).map_err(|_| broken("state"))?;
+    let mut state: JobState = serde_json::from_str(&row.state).map_err(|_| broken("state"))?;
+    state.backfill_told();
     Ok(Loaded {
         schedule,
         state,
