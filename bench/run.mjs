@@ -11,6 +11,7 @@ import { tmpdir, cpus, totalmem } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/helpers.mjs";
+import { dayOfCost, dayTable } from "./day.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const smoke = process.argv.includes("--smoke");
@@ -37,10 +38,21 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
-/** Starts a server in its own process group and waits for `readyUrl` to answer 200. */
-async function startServer(cmd, args, readyUrl) {
+/**
+ * Starts a server in its own process group and waits for `readyUrl` to answer 200. With `lines`,
+ * its standard output is kept there, a line each.
+ */
+async function startServer(cmd, args, readyUrl, lines) {
   const t0 = performance.now();
-  const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: "ignore" });
+  const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: lines ? ["ignore", "pipe", "ignore"] : "ignore" });
+  if (lines) {
+    let rest = "";
+    child.stdout.on("data", (d) => {
+      const parts = (rest + d).split("\n");
+      rest = parts.pop();
+      lines.push(...parts);
+    });
+  }
   groups.push(child.pid);
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -118,9 +130,14 @@ const api = (base) => ({
     const res = await fetch(base + p, { ...init, headers: { "X-API-Key": TOKEN, ...(init.headers || {}) } });
     const h = res.headers.get("Server-Timing") || "";
     const m = /read=(\d+) written=(\d+)/.exec(h);
-    const body = await res.json();
+    // Pings answer "OK", images SVG: only JSON is parsed.
+    const text = await res.text();
+    let body = text;
+    try {
+      body = JSON.parse(text);
+    } catch {}
     if (!res.ok) throw new Error(`${p}: ${res.status} ${JSON.stringify(body)}`);
-    return { body, read: m ? Number(m[1]) : null, written: m ? Number(m[2]) : null };
+    return { body, read: m ? Number(m[1]) : 0, written: m ? Number(m[2]) : 0 };
   },
   ingest(points) {
     return this.call("/api/v1/ingest", { method: "POST", body: JSON.stringify(points) });
@@ -226,11 +243,47 @@ async function main() {
   }
   stopAll();
 
+  // A day of the reference profile, on its own server with the default configuration.
+  results.day = await day();
+  stopAll();
+
   results.targets = targets(results);
   const out = smoke ? path.join(mkdtempSync(path.join(tmpdir(), "pushplot-bench-out-")), "results.json") : path.join(root, "bench/results.json");
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
   console.log(table(results));
+  console.log("\n" + dayTable(results.day));
   console.log(`\nresults: ${path.relative(root, out)}`);
+}
+
+/** A fresh `wrangler dev` with the default [vars], for the day's cost model (bench/day.mjs). */
+async function day() {
+  const state = mkdtempSync(path.join(tmpdir(), "pushplot-day-"));
+  temps.push(state);
+  const wrangler = path.join(root, "node_modules/.bin/wrangler");
+  execFileSync("bash", ["scripts/migrate", "--local", "--persist-to", state], { cwd: root, env, stdio: "ignore" });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const lines = [];
+  await startServer(
+    wrangler,
+    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--show-interactive-dev-session=false",
+      "--test-scheduled", "--var", `ADMIN_TOKEN:${TOKEN}`],
+    `${base}/api/v1/health`,
+    lines,
+  );
+  // The Worker logs each scheduled run's D1 rows; wrangler's /__scheduled passes the cron only.
+  const scheduled = async (cron) => {
+    const seen = lines.length;
+    await fetch(`${base}/__scheduled?cron=${encodeURIComponent(cron)}`);
+    const re = new RegExp(`scheduled \\(${cron.replace(/\*/g, "\\*")}\\).*D1 rows read (\\d+), written (\\d+)`);
+    for (let i = 0; i < 200; i++) {
+      const hit = lines.slice(seen).map((l) => re.exec(l)).find(Boolean);
+      if (hit) return { read: Number(hit[1]), written: Number(hit[2]) };
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`no log line for the scheduled run ${cron}`);
+  };
+  return dayOfCost({ p: api(base), scheduled, smoke });
 }
 
 /**
