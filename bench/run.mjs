@@ -221,26 +221,60 @@ async function main() {
   // Before any load: the Worker's own CPU per ingest, request by request.
   results.wasm_cpu = await wasmCpu(base, headers);
 
-  // Load: the same generator and settings for both services.
+  // Load: the same generator and settings for both services. The Pushgateway runs without
+  // persistence (Debian's build keeps a store file by default, so earlier runs would linger in
+  // it) and both sides hold the same number of stored series before each round of workloads: the
+  // Pushgateway checks its whole store on every push, pushplot's cost does not grow with it.
   results.pushplot.health_no_d1 = await load("health", { url: `${base}/api/v1/health` });
-  results.pushplot.single = await load("single", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: '{"chart":"bench.single","value":42}' });
-  results.pushplot.batch_100 = await load("batch 100", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(100), pointsPerRequest: 100 });
-  results.pushplot.batch_1000 = await load("batch 1000", { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(1000), pointsPerRequest: 1000 });
   results.pushplot.query_1000_points = await load("query 1000", { url: `${base}/api/v1/charts/query.1000?from=2d`, headers });
   results.pushplot.query_7d_as_hours = await load("query week", { url: `${base}/api/v1/charts/query.week?step=1h`, headers });
-
   const pg = pushgatewayBinary();
+  let pgBase = null;
+  let pgGroup = null;
   if (pg) {
     const pgPort = await freePort();
-    const pgBase = `http://127.0.0.1:${pgPort}`;
-    await startServer(pg, [`--web.listen-address=127.0.0.1:${pgPort}`], `${pgBase}/-/ready`);
-    measuredGroup = groups[groups.length - 1];
-    results.pushgateway.single = await load("pg single", { url: `${pgBase}/metrics/job/bench`, method: "POST", body: "bench_single 42\n" });
-    results.pushgateway.batch_100 = await load("pg batch 100", { url: `${pgBase}/metrics/job/bench100`, method: "POST", body: promBody(100), pointsPerRequest: 100 });
-    results.pushgateway.batch_1000 = await load("pg batch 1000", { url: `${pgBase}/metrics/job/bench1000`, method: "POST", body: promBody(1000), pointsPerRequest: 1000 });
+    pgBase = `http://127.0.0.1:${pgPort}`;
+    await startServer(pg, [`--web.listen-address=127.0.0.1:${pgPort}`, "--persistence.file="], `${pgBase}/-/ready`);
+    pgGroup = groups[groups.length - 1];
   } else {
     results.pushgateway.skipped = "prometheus-pushgateway could not be installed";
   }
+  const ppGroup = measuredGroup;
+  results.curve = [];
+  let stored = 0;
+  for (const target of smoke ? [0, 10, 100] : [0, 1000, 10000]) {
+    // Both sides up to `target` stored series: pushplot one point in each of that many series,
+    // the Pushgateway one group holding that many.
+    for (let i = stored; i < target; i += 1000) {
+      const n = Math.min(1000, target - i);
+      await p.ingest(Array.from({ length: n }, (_, j) => ({ chart: `stored.s${i + j}`, value: 1 })));
+    }
+    if (pgBase && target > stored) {
+      let body = "";
+      for (let i = 0; i < target; i++) body += `stored_series_${i} 1\n`;
+      const r = await fetch(`${pgBase}/metrics/job/stored`, { method: "PUT", body });
+      if (!r.ok) throw new Error(`Pushgateway preload: ${r.status}`);
+    }
+    stored = target;
+    const round = { stored, pushplot: {}, pushgateway: {} };
+    measuredGroup = ppGroup;
+    round.pushplot.single = await load(`single @${stored}`, { url: `${base}/api/v1/ingest`, method: "POST", headers, body: '{"chart":"bench.single","value":42}' });
+    round.pushplot.batch_100 = await load(`batch 100 @${stored}`, { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(100), pointsPerRequest: 100 });
+    round.pushplot.batch_1000 = await load(`batch 1000 @${stored}`, { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(1000), pointsPerRequest: 1000 });
+    if (pgBase) {
+      measuredGroup = pgGroup;
+      round.pushgateway.single = await load(`pg single @${stored}`, { url: `${pgBase}/metrics/job/bench`, method: "POST", body: "bench_single 42\n" });
+      round.pushgateway.batch_100 = await load(`pg batch 100 @${stored}`, { url: `${pgBase}/metrics/job/bench100`, method: "POST", body: promBody(100), pointsPerRequest: 100 });
+      round.pushgateway.batch_1000 = await load(`pg batch 1000 @${stored}`, { url: `${pgBase}/metrics/job/bench1000`, method: "POST", body: promBody(1000), pointsPerRequest: 1000 });
+      round.ratio = Object.fromEntries(
+        ["single", "batch_100", "batch_1000"].map((k) => [k, Number((round.pushplot[k].points_per_s / round.pushgateway[k].points_per_s).toFixed(2))]),
+      );
+    }
+    results.curve.push(round);
+  }
+  // The throughput table and the older targets read the round with an empty store.
+  Object.assign(results.pushplot, results.curve[0].pushplot);
+  Object.assign(results.pushgateway, results.curve[0].pushgateway);
   stopAll();
 
   // A day of the reference profile, on its own server with the default configuration.
@@ -402,14 +436,16 @@ async function dashboard(p, base) {
 }
 
 function targets(r) {
-  const pp = r.pushplot, pg = r.pushgateway, d = r.d1;
+  const pp = r.pushplot, d = r.d1;
   const t = [];
   const add = (name, measured, goal, pass) => t.push({ name, measured, goal, pass });
-  for (const n of [100, 1000]) {
-    if (pg[`batch_${n}`]) {
-      add(`batch ${n}: points/s vs Pushgateway samples/s`, `${pp[`batch_${n}`].points_per_s} vs ${pg[`batch_${n}`].points_per_s}`, ">= 1.0x",
-        pp[`batch_${n}`].points_per_s >= pg[`batch_${n}`].points_per_s);
+  for (const round of r.curve ?? []) {
+    if (!round.ratio) continue;
+    const stored = round.stored.toLocaleString("en-US");
+    if (round.stored >= 1000 || r.smoke) {
+      for (const [k, v] of Object.entries(round.ratio)) add(`${k.replace("_", " ")} vs a Pushgateway holding ${stored} series`, `${v}x`, ">= 1.0x", v >= 1);
     }
+    if (round.stored === 0) add("batch 1000 vs an empty Pushgateway", `${round.ratio.batch_1000}x`, ">= 1.0x", round.ratio.batch_1000 >= 1);
   }
   const frac = pp.single.requests_per_s / pp.health_no_d1.requests_per_s;
   add("single ingest as a fraction of the no-D1 route", frac.toFixed(2), ">= 0.80", frac >= 0.8);
@@ -460,6 +496,16 @@ function table(r) {
   }
   lines.push(row(["query: 1,000-point series", ...fmt(r.pushplot.query_1000_points), "-", "-", "-"]));
   lines.push(row(["query: 7 d of minutes as hours", ...fmt(r.pushplot.query_7d_as_hours), "-", "-", "-"]));
+  if (r.curve?.some((c) => c.ratio)) {
+    lines.push("", "### pushplot against the Pushgateway by series stored (points or samples/s, and the ratio)", "");
+    lines.push(row(["stored series", "1 point: pushplot / Pushgateway", "ratio", "100 points", "ratio", "1,000 points", "ratio"]));
+    lines.push(row(["---:", "---:", "---:", "---:", "---:", "---:", "---:"]));
+    for (const c of r.curve) {
+      if (!c.ratio) continue;
+      const cell = (k) => [`${c.pushplot[k].points_per_s} / ${c.pushgateway[k].points_per_s}`, `${c.ratio[k]}x`];
+      lines.push(row([c.stored.toLocaleString("en-US"), ...cell("single"), ...cell("batch_100"), ...cell("batch_1000")]));
+    }
+  }
   lines.push("", "### Where the CPU goes (ms of CPU per request, by program in the server's process group)", "");
   for (const [label, x] of [["pushplot no-D1 route", r.pushplot.health_no_d1], ["pushplot 1 point", r.pushplot.single], ["pushplot 100 points", r.pushplot.batch_100], ["pushplot 1,000 points", r.pushplot.batch_1000], ["Pushgateway 1 sample", r.pushgateway.single], ["Pushgateway 100 samples", r.pushgateway.batch_100]]) {
     if (x?.cpu_ms_per_request) lines.push(`- ${label}: ${Object.entries(x.cpu_ms_per_request).map(([k, v]) => `${k} ${v}`).join(", ")}`);
