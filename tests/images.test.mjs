@@ -48,6 +48,22 @@ test("images are cacheable for about a minute and answer 304 to their ETag", asy
   assert.equal(again.status, 304);
 });
 
+test("an image with its key in the URL is drawn at most once a minute: the next fetch comes from the edge cache, not D1", async () => {
+  const path = `/img/users.svg?key=${readKey}&range=6h`;
+  const first = await c.get(path, null);
+  assert.equal(first.status, 200);
+  assert.ok(first.cost, "the first fetch reads D1");
+  const second = await c.get(path, null);
+  assert.equal(second.status, 200);
+  assert.equal(second.cost, null, "the second comes from the cache");
+  assert.equal(second.body, first.body);
+  assert.equal(second.headers.get("Cache-Control"), "private, max-age=60", "with the chart's own headers");
+  assert.equal(second.headers.get("ETag"), first.headers.get("ETag"));
+  // A key in a header is not in the URL: never shared.
+  const byHeader = `/img/users.svg?range=6h`;
+  for (let i = 0; i < 2; i++) assert.ok((await c.get(byHeader, readKey)).cost, "a header-key image always reads D1");
+});
+
 test("width, height, theme and the sparkline style change the image", async () => {
   const dark = await c.get(`/img/users.svg?key=${readKey}&theme=dark&width=300&height=100`, null);
   assert.match(dark.body, /width="300" height="100"/);

@@ -8,12 +8,29 @@ use crate::domain::query::answer;
 use crate::domain::svg;
 use crate::platform::context::{Ctx, Result};
 use crate::platform::{auth, http};
-use worker::Response;
+use worker::{Cache, Headers, Response};
 
 pub async fn image(ctx: &Ctx, chart: &ChartName, badge: bool) -> Response {
+    let tag = ctx.header("If-None-Match");
+    // An image asked for with a `?key=` in its URL (a README's) is the same for everyone holding
+    // that URL: the edge cache keeps it a minute, so a README image viewed 2,000 times a day
+    // reaches D1 at most once a minute per location. A key in a header is not in the URL, so such
+    // an answer is never shared; nor is an anonymous one, so that a chart made private stops
+    // showing at once.
+    let url = ctx.req.inner().url();
+    let shared = ctx.param("key").is_some()
+        && ctx.header("X-API-Key").is_none()
+        && ctx.header("Authorization").is_none();
+    if shared {
+        if let Some((body, public)) = cached(&url).await {
+            return http::svg(body, tag.as_deref(), public);
+        }
+    }
     match draw(ctx, chart, badge).await {
         Ok((body, public)) => {
-            let tag = ctx.header("If-None-Match");
+            if shared {
+                keep(&url, &body, public).await;
+            }
             http::svg(body, tag.as_deref(), public)
         }
         Err(e) => {
@@ -29,6 +46,33 @@ pub async fn image(ctx: &Ctx, chart: &ChartName, badge: bool) -> Response {
             };
             http::svg_error(e.status, body)
         }
+    }
+}
+
+/// Marks a cached image of a public chart, so that a hit answers with the same headers.
+const PUBLIC_MARK: &str = "X-Pushplot-Public";
+/// How long the edge keeps an image: as long as browsers may (`max-age=60`).
+const CACHE_CONTROL: &str = "public, max-age=60";
+
+async fn cached(url: &str) -> Option<(String, bool)> {
+    let mut hit = Cache::default().get(url, false).await.ok()??;
+    let public = hit.headers().get(PUBLIC_MARK).ok()?.as_deref() == Some("1");
+    Some((hit.text().await.ok()?, public))
+}
+
+/// Stores a drawn image for a minute. The stored copy says `public` whatever the chart (the edge
+/// cache keeps nothing private); what a caller gets is rebuilt with the chart's own headers.
+async fn keep(url: &str, body: &str, public: bool) {
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "image/svg+xml; charset=utf-8");
+    let _ = headers.set("Cache-Control", CACHE_CONTROL);
+    let _ = headers.set(PUBLIC_MARK, if public { "1" } else { "0" });
+    let stored = match Response::ok(body) {
+        Ok(r) => r.with_headers(headers),
+        Err(_) => return,
+    };
+    if let Err(e) = Cache::default().put(url, stored).await {
+        worker::console_error!("image cache: {e}");
     }
 }
 
