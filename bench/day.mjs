@@ -15,6 +15,8 @@ export const PROFILE = {
   image_views: 2000, // each, a day
 };
 
+import { FULL_EVERY, nextSince } from "../public/spark-merge.js";
+
 const DAY_MINUTES = 1440;
 const FREE = { read: 5_000_000, written: 100_000 };
 const PRICE = { read: 0.001 / 1e6, written: 1.0 / 1e6 }; // dollars per row on the paid plan
@@ -74,7 +76,15 @@ export async function dayOfCost({ p, scheduled, smoke }) {
   costs.job_success = await each(3, (i) => p.call(`/api/v1/ping/day.j${i}`, { method: "POST" }));
   // The overview's refresh; the detail view's (its chart and its alert rules, 7 days fitted to
   // about 1,000 pixels); a README image (`range=7d`, as the README shows it).
-  costs.overview_refresh = await each(3, () => p.call("/api/v1/charts?spark=48"));
+  // The overview asks for everything every FULL_EVERY-th refresh, and in between only for the
+  // buckets since its last answer (public/spark-merge.js), as the dashboard does.
+  let list = [];
+  costs.overview_full = await each(3, async () => {
+    const r = await p.call("/api/v1/charts?spark=48");
+    list = r.body.charts;
+    return r;
+  });
+  costs.overview_since = await each(3, () => p.call(`/api/v1/charts?spark=48&since=${nextSince(list, Date.now() / 1000)}`));
   costs.detail_refresh = await each(3, async () => {
     const chart = await p.call("/api/v1/charts/day.m0?from=7d&agg=avg&step=600");
     const rules = await p.call("/api/v1/alerts?chart=day.m0");
@@ -91,7 +101,8 @@ export async function dayOfCost({ p, scheduled, smoke }) {
     point_five_minutes: P.five_minute_charts * (DAY_MINUTES / 5),
     job_start: P.jobs * (DAY_MINUTES / 5),
     job_success: P.jobs * (DAY_MINUTES / 5),
-    overview_refresh: P.overview_hours * per30s,
+    overview_full: (P.overview_hours * per30s) / FULL_EVERY,
+    overview_since: P.overview_hours * per30s * (1 - 1 / FULL_EVERY),
     detail_refresh: P.detail_hours * per30s,
     image: P.images * originFetches(P.image_views),
     minutely_check: DAY_MINUTES,

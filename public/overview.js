@@ -3,23 +3,33 @@ import { $, api, labelsKey, labelsText, labelChips, fmtNum, fmtFull, ago } from 
 import { state, seriesOf, startLoad, isNewest } from "./state.js";
 import { route, chartHash, showOnly } from "./route.js";
 import { failed } from "./key.js";
+import { SPARK, FULL_EVERY, nextSince, mergeSince } from "./spark-merge.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const cards = new Map(); // chart and labels -> card, kept across refreshes
 const groups = new Map(); // group name -> its section
 
+// A refresh asks only for the buckets since the last answer (a few rows a series instead of the
+// whole sparkline), merged into the list; every FULL_EVERY-th asks for everything again.
+let since = null;
+let partials = 0;
+
 export async function loadOverview() {
   const n = startLoad();
+  const incremental = since != null && state.withSpark && state.list && partials < FULL_EVERY;
+  const asked = since;
   let data;
   try {
-    data = await api("/api/v1/charts?spark=48", state.key);
+    data = await api(`/api/v1/charts?spark=${SPARK}${incremental ? `&since=${asked}` : ""}`, state.key);
   } catch (e) {
     if (isNewest(n)) failed(e, "list");
     return;
   }
   if (!isNewest(n)) return;
   $("banner").hidden = true;
-  state.list = data.charts;
+  partials = incremental ? partials + 1 : 0;
+  state.list = incremental ? mergeSince(state.list, data.charts, asked) : data.charts;
+  since = nextSince(state.list, Date.now() / 1000);
   state.withSpark = true;
   if (route().view === "overview") drawOverview();
 }

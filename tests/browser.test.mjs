@@ -184,6 +184,19 @@ test("the overview: every series as a card with a sparkline from one request, gr
   assert.equal(page.requests.filter((u) => u.includes("/api/v1/charts/")).length, 0);
   await shot(page, "overview.png");
 
+  // A refresh asks only for what changed since the last answer, and draws what a full load draws.
+  assert.equal((await call("POST", "/api/v1/ingest", { chart: "shop.orders", value: 999 })).status, 200);
+  await page.evaluate(() => window.__pushplot.refresh());
+  await page.waitForFunction(() => [...document.querySelectorAll(".card .value")].some((e) => e.textContent === "999"));
+  assert.ok(page.requests.some((u) => /\/api\/v1\/charts\?spark=48&since=\d+$/.test(u)), "the refresh sends since=");
+  const lines = (p) =>
+    p.$$eval(".card", (els) => els.map((a) => `${a.querySelector(".name").textContent} ${a.querySelector(".chips").textContent}: ${a.querySelector(".spark .line").getAttribute("points")}`).sort());
+  const fresh = await open({ key: token });
+  await fresh.goto(base + "/");
+  await fresh.waitForFunction(() => [...document.querySelectorAll(".card .value")].some((e) => e.textContent === "999"));
+  assert.deepEqual(await lines(page), await lines(fresh), "every sparkline as a full load draws it");
+  await clean(fresh);
+
   await page.fill("#filter", "shop");
   assert.deepEqual(await page.$$eval(".card:not([hidden]) .name", (e) => e.map((x) => x.textContent)), ["shop.orders", "shop.revenue"]);
   assert.match(page.url(), /#\/\?q=shop$/);
@@ -197,7 +210,7 @@ test("the overview: every series as a card with a sparkline from one request, gr
   const loaded = page.requests.filter((u) => /\.(js|css)(\?|$)/.test(u)).map((u) => new URL(u).pathname).sort();
   assert.deepEqual(loaded, [
     "/alerts.js", "/app.js", "/channels.js", "/detail.js", "/embed-dialog.js", "/jobs.js", "/key.js", "/nav.js", "/ops.js", "/overview.js", "/plot.js",
-    "/route.js", "/state.js", "/style.css", "/thresholds.js", "/vendor/chart.umd.js",
+    "/route.js", "/spark-merge.js", "/state.js", "/style.css", "/thresholds.js", "/vendor/chart.umd.js",
   ]);
   let total = 0;
   for (const u of loaded) total += gzipSync(Buffer.from(await (await fetch(base + u)).arrayBuffer())).length;

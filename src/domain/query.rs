@@ -91,6 +91,25 @@ pub fn parse_spark(raw: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
+/// `since=T` on the chart list: each sparkline then holds only its buckets from `T` on (unix
+/// seconds), for a dashboard that merges them into what it already has.
+pub fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite() && (0.0..1e11).contains(t))
+        .map(|t| Some(t.floor() as i64))
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidRange,
+                "since must be unix seconds (not milliseconds)",
+            )
+        })
+}
+
 fn time(raw: &str, now: f64, name: &str) -> Result<f64, ApiError> {
     parse_query_time(raw, now).ok_or_else(|| {
         ApiError::new(
@@ -145,6 +164,19 @@ pub fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_is_unix_seconds_or_a_clear_error() {
+        assert_eq!(parse_since(None).unwrap(), None);
+        assert_eq!(parse_since(Some("1763800000.7")).unwrap(), Some(1763800000));
+        for bad in ["soon", "-5", "1763800000000", "NaN"] {
+            assert_eq!(
+                parse_since(Some(bad)).unwrap_err().code,
+                Code::InvalidRange,
+                "{bad}"
+            );
+        }
+    }
 
     const NOW: f64 = 1_700_000_000.0;
     const WEEK: i64 = 7 * 86_400;

@@ -142,7 +142,8 @@ impl Db {
     }
 
     /// Every series a caller may list, with first and newest bucket and the averages of its newest
-    /// `spark` buckets. A key's chart limit becomes a range on the (chart, labels) index, and a
+    /// `spark` buckets (only those from `since` on, when given: a refresh then reads the new
+    /// buckets, not the whole sparkline again). A key's chart limit becomes a range on the (chart, labels) index, and a
     /// listing of public charts starts from the few charts with settings, so neither reads series
     /// it does not list. Reads about `spark + 3` index rows per listed series, whatever a series
     /// holds.
@@ -152,6 +153,7 @@ impl Db {
         public_only: bool,
         cfg: &Config,
         spark: u32,
+        since: Option<i64>,
     ) -> Result<Vec<ListRow>> {
         let names = limit.map_or(
             Names::Range {
@@ -167,7 +169,8 @@ impl Db {
                    WHERE b.series_id = s.id ORDER BY b.ts DESC LIMIT 1) AS newest,
                 CASE WHEN ?3 > 0 THEN
                   (SELECT json_group_array(json_array(r.ts, r.sum / r.count)) FROM
-                     (SELECT b.ts, b.sum, b.count FROM buckets AS b WHERE b.series_id = s.id
+                     (SELECT b.ts, b.sum, b.count FROM buckets AS b
+                      WHERE b.series_id = s.id AND b.ts >= ?5
                       ORDER BY b.ts DESC LIMIT ?3) AS r)
                 END AS spark";
         let (names_clause, from, until) = names_where(&names, "s.chart", 1, 4);
@@ -185,8 +188,13 @@ impl Db {
                  ORDER BY s.chart, s.labels"
             )
         };
-        self.all(&sql, &[from, num(cfg.bucket_seconds), num(spark), until])
-            .await
+        // Without `since`, every bucket is at or after the earliest time there is.
+        let since = since.map_or(-9.0e15, |t| t as f64);
+        self.all(
+            &sql,
+            &[from, num(cfg.bucket_seconds), num(spark), until, num(since)],
+        )
+        .await
     }
 
     /// Saves a chart's settings; `None` leaves a setting as it is.

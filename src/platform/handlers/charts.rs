@@ -8,7 +8,7 @@ use crate::domain::config::MAX_QUERY_POINTS;
 use crate::domain::error::ApiError;
 use crate::domain::keys::{Action, Caller};
 use crate::domain::names::{ChartName, Labels};
-use crate::domain::query::{answer, parse_spark, PointOut, QueryParams};
+use crate::domain::query::{answer, parse_since, parse_spark, PointOut, QueryParams};
 use crate::platform::context::{Ctx, Result};
 use crate::platform::{auth, http};
 use serde::Serialize;
@@ -22,9 +22,10 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
         caller.may(Action::ListCharts, false)?;
     }
     let spark = parse_spark(ctx.param("spark"))?;
+    let since = parse_since(ctx.param("since"))?;
     let rows = ctx
         .db
-        .list(caller.limit(), public_only, &ctx.cfg, spark)
+        .list(caller.limit(), public_only, &ctx.cfg, spark, since)
         .await?;
 
     #[derive(Serialize)]
@@ -47,6 +48,9 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
     }
     #[derive(Serialize)]
     struct Answer<'a> {
+        /// Echoed when given: each `spark` then holds only its buckets from here on.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
         charts: Vec<Listed<'a>>,
     }
     let decode = |e: serde_json::Error| {
@@ -93,7 +97,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
             spark,
         });
     }
-    Ok(http::json(200, &Answer { charts }))
+    Ok(http::json(200, &Answer { since, charts }))
 }
 
 /// `GET /api/v1/charts/{chart}`: one series' points over a range, rolled up to a step.
