@@ -22,12 +22,17 @@ const FREE = { read: 5_000_000, written: 100_000 };
 const PRICE = { read: 0.001 / 1e6, written: 1.0 / 1e6 }; // dollars per row on the paid plan
 
 /**
- * Origin fetches of an image that a one-minute cache lets through in a day, for views spread
- * evenly at random: the minutes that see at least one view (Poisson).
+ * Origin fetches of an image that the Worker's edge cache lets through in a day, for views spread
+ * evenly at random over one location: the cache windows (of `ttl` seconds) that see at least one
+ * view (Poisson).
  */
-export function originFetches(views) {
-  return Math.round(DAY_MINUTES * (1 - Math.exp(-views / DAY_MINUTES)));
+export function originFetches(views, ttl) {
+  const windows = 86400 / ttl;
+  return Math.round(windows * (1 - Math.exp(-views / windows)));
 }
+
+/** How long the edge keeps an image of `range` seconds: src/domain/image.rs, edge_seconds. */
+const edgeSeconds = (range) => Math.min(3600, Math.max(60, Math.floor(range / 200)));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -78,13 +83,13 @@ export async function dayOfCost({ p, scheduled, smoke }) {
   // about 1,000 pixels); a README image (`range=7d`, as the README shows it).
   // The overview asks for everything every FULL_EVERY-th refresh, and in between only for the
   // buckets since its last answer (public/spark-merge.js), as the dashboard does.
-  let list = [];
+  let last = null;
   costs.overview_full = await each(3, async () => {
     const r = await p.call("/api/v1/charts?spark=48");
-    list = r.body.charts;
+    last = r.body;
     return r;
   });
-  costs.overview_since = await each(3, () => p.call(`/api/v1/charts?spark=48&since=${nextSince(list, Date.now() / 1000)}`));
+  costs.overview_since = await each(3, () => p.call(`/api/v1/charts?spark=48&since=${nextSince(last)}`));
   costs.detail_refresh = await each(3, async () => {
     const chart = await p.call("/api/v1/charts/day.m0?from=7d&agg=avg&step=600");
     const rules = await p.call("/api/v1/alerts?chart=day.m0");
@@ -104,7 +109,7 @@ export async function dayOfCost({ p, scheduled, smoke }) {
     overview_full: (P.overview_hours * per30s) / FULL_EVERY,
     overview_since: P.overview_hours * per30s * (1 - 1 / FULL_EVERY),
     detail_refresh: P.detail_hours * per30s,
-    image: P.images * originFetches(P.image_views),
+    image: P.images * originFetches(P.image_views, edgeSeconds(7 * 86400)),
     minutely_check: DAY_MINUTES,
     retention_run: 24,
   };

@@ -16,7 +16,7 @@ let partials = 0;
 
 export async function loadOverview() {
   const n = startLoad();
-  const incremental = since != null && state.withSpark && state.list && partials < FULL_EVERY;
+  const incremental = since != null && state.withSpark && state.list && partials < FULL_EVERY - 1;
   const asked = since;
   let data;
   try {
@@ -27,9 +27,11 @@ export async function loadOverview() {
   }
   if (!isNewest(n)) return;
   $("banner").hidden = true;
-  partials = incremental ? partials + 1 : 0;
-  state.list = incremental ? mergeSince(state.list, data.charts, asked) : data.charts;
-  since = nextSince(state.list, Date.now() / 1000);
+  // The key may have been forgotten while this was on its way: then it is a full list.
+  const merge = incremental && state.list;
+  partials = merge ? partials + 1 : 0;
+  state.list = merge ? mergeSince(state.list, data.charts, asked) : data.charts;
+  since = nextSince(data);
   state.withSpark = true;
   if (route().view === "overview") drawOverview();
 }

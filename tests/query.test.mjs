@@ -40,16 +40,23 @@ test("the list with since= sends only newer buckets, reads far fewer rows, and m
     await c.ingest(Array.from({ length: 60 }, (_, j) => ({ chart: `since.s${i}`, value: j, ts: t - (60 - j) * 60 })));
   }
   const full = await c.get("/api/v1/charts?spark=48");
-  const since = nextSince(full.body.charts, nowSecs());
+  const since = nextSince(full.body);
+  assert.ok(Math.abs(full.body.now - nowSecs()) <= 2, "the answer says the server's time");
   // New points: one into the bucket still filling, one opening the next.
   await c.ingest([{ chart: "since.s0", value: 1000, ts: t - 60 + 30 }, { chart: "since.s1", value: 7, ts: t + 1 }]);
   const part = await c.get(`/api/v1/charts?spark=48&since=${since}`);
   assert.equal(part.status, 200);
   assert.equal(part.body.since, since);
-  for (const s of part.body.charts) for (const p of s.spark || []) assert.ok(p.ts >= since, `${s.chart}: ${p.ts} < ${since}`);
+  for (const s of part.body.charts) for (const p of s.spark || []) assert.ok(p.ts + s.bucket_seconds > since, `${s.chart}: ${p.ts} ended by ${since}`);
   assert.ok(part.cost.read * 4 < full.cost.read, `${part.cost.read} rows with since= against ${full.cost.read}`);
   const now = await c.get("/api/v1/charts?spark=48");
   assert.deepEqual(mergeSince(full.body.charts, part.body.charts, since), now.body.charts);
+  // A chart deleted and sent again starts afresh: nothing of the old one is kept.
+  await c.send("DELETE", "/api/v1/charts/since.s2");
+  await c.ingest({ chart: "since.s2", value: 5 });
+  const after = await c.get(`/api/v1/charts?spark=48&since=${nextSince(now.body)}`);
+  const merged = mergeSince(now.body.charts, after.body.charts, nextSince(now.body)).find((s) => s.chart === "since.s2");
+  assert.deepEqual(merged.spark.map((p) => p.value), [5]);
   assert.equal((await c.get("/api/v1/charts?spark=48&since=1763800000000")).status, 400);
 });
 

@@ -26,6 +26,17 @@ pub struct ImageRequest {
 }
 
 impl ImageRequest {
+    /// How long the edge may keep this image: a minute for a badge (a last value) and for short
+    /// ranges, else 1/200 of the range (a 7-day chart 50 minutes, a pixel or two of a README-sized
+    /// image), at most an hour. A 7-day README image then reaches D1 about 29 times a day, not
+    /// once a minute.
+    pub fn edge_seconds(&self) -> u32 {
+        if self.badge {
+            return 60;
+        }
+        (self.range / 200).clamp(60, 3600) as u32
+    }
+
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         badge: bool,
@@ -112,6 +123,23 @@ fn size(name: &str, raw: &str, min: u32, max: u32) -> Result<u32, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_ranges_stay_longer_in_the_edge_cache_and_badges_a_minute() {
+        let img = |q: &str, badge| {
+            ImageRequest::parse(
+                q.split('&').filter_map(|p| p.split_once('=')),
+                badge,
+                30 * 86_400,
+            )
+            .unwrap()
+            .edge_seconds()
+        };
+        assert_eq!(img("range=7d", false), 3024);
+        assert_eq!(img("range=1h", false), 60);
+        assert_eq!(img("range=30d", false), 3600);
+        assert_eq!(img("range=7d", true), 60);
+    }
 
     const WEEK: i64 = 7 * 86_400;
 

@@ -142,8 +142,8 @@ impl Db {
     }
 
     /// Every series a caller may list, with first and newest bucket and the averages of its newest
-    /// `spark` buckets (only those from `since` on, when given: a refresh then reads the new
-    /// buckets, not the whole sparkline again). A key's chart limit becomes a range on the (chart, labels) index, and a
+    /// `spark` buckets (only those that end after `since`, when given: a refresh then reads the
+    /// buckets that may have changed, not the whole sparkline again). A key's chart limit becomes a range on the (chart, labels) index, and a
     /// listing of public charts starts from the few charts with settings, so neither reads series
     /// it does not list. Reads about `spark + 3` index rows per listed series, whatever a series
     /// holds.
@@ -170,7 +170,8 @@ impl Db {
                 CASE WHEN ?3 > 0 THEN
                   (SELECT json_group_array(json_array(r.ts, r.sum / r.count)) FROM
                      (SELECT b.ts, b.sum, b.count FROM buckets AS b
-                      WHERE b.series_id = s.id AND b.ts >= ?5
+                      WHERE b.series_id = s.id
+                        AND b.ts > ?5 - COALESCE(c.bucket_seconds, ?2)
                       ORDER BY b.ts DESC LIMIT ?3) AS r)
                 END AS spark";
         let (names_clause, from, until) = names_where(&names, "s.chart", 1, 4);

@@ -48,9 +48,12 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
     }
     #[derive(Serialize)]
     struct Answer<'a> {
-        /// Echoed when given: each `spark` then holds only its buckets from here on.
+        /// Echoed when given: each `spark` then holds only its buckets that end after it.
         #[serde(skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
+        /// The server's time of the answer: the `since` of the next refresh, whatever the
+        /// client's clock says.
+        now: i64,
         charts: Vec<Listed<'a>>,
     }
     let decode = |e: serde_json::Error| {
@@ -97,7 +100,14 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
             spark,
         });
     }
-    Ok(http::json(200, &Answer { since, charts }))
+    Ok(http::json(
+        200,
+        &Answer {
+            since,
+            now: ctx.now.floor() as i64,
+            charts,
+        },
+    ))
 }
 
 /// `GET /api/v1/charts/{chart}`: one series' points over a range, rolled up to a step.

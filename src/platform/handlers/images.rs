@@ -3,6 +3,7 @@
 
 use crate::domain::chart::pick_series;
 use crate::domain::image::ImageRequest;
+use crate::domain::keys::{hash_secret, Action, Caller};
 use crate::domain::names::ChartName;
 use crate::domain::query::answer;
 use crate::domain::svg;
@@ -12,26 +13,35 @@ use worker::{Cache, Headers, Response};
 
 pub async fn image(ctx: &Ctx, chart: &ChartName, badge: bool) -> Response {
     let tag = ctx.header("If-None-Match");
-    // An image asked for with a `?key=` in its URL (a README's) is the same for everyone holding
-    // that URL: the edge cache keeps it a minute, so a README image viewed 2,000 times a day
-    // reaches D1 at most once a minute per location. A key in a header is not in the URL, so such
-    // an answer is never shared; nor is an anonymous one, so that a chart made private stops
-    // showing at once.
+    // An image asked for with a read key in its URL (a README's) is the same for everyone holding
+    // that URL: the edge cache keeps it a minute, or longer for long ranges, so a README image
+    // viewed 2,000 times a day reaches D1 a few dozen times a day per location. Only where the key
+    // in the URL is what grants access: a key in a header is not in the URL, and an image that a
+    // chart's being public allows must stop showing when the chart stops being public. (The Cache
+    // API works on a custom domain; on *.workers.dev it keeps nothing.)
     let url = ctx.req.inner().url();
-    let shared = ctx.param("key").is_some()
-        && ctx.header("X-API-Key").is_none()
-        && ctx.header("Authorization").is_none();
-    if shared {
-        if let Some((body, public)) = cached(&url).await {
+    let url_key = ctx
+        .param("key")
+        .filter(|k| !k.is_empty())
+        .filter(|_| ctx.header("X-API-Key").is_none() && ctx.header("Authorization").is_none());
+    let key_hash = url_key.map(hash_secret);
+    if let Some(hash) = &key_hash {
+        if let Some((body, public)) = cached(&url, hash).await {
             return http::svg(body, tag.as_deref(), public);
         }
     }
     match draw(ctx, chart, badge).await {
-        Ok((body, public)) => {
-            if shared {
-                keep(&url, &body, public).await;
+        Ok(drawn) => {
+            if let (Some(hash), true) = (key_hash, drawn.by_url_key) {
+                if let Some(waiter) = &ctx.waiter {
+                    let (url, body) = (url.clone(), drawn.body.clone());
+                    let (public, seconds) = (drawn.public, drawn.edge_seconds);
+                    // Stored after the response: a miss waits for D1, not for the cache too.
+                    waiter
+                        .wait_until(async move { keep(&url, &body, &hash, public, seconds).await });
+                }
             }
-            http::svg(body, tag.as_deref(), public)
+            http::svg(drawn.body, tag.as_deref(), drawn.public)
         }
         Err(e) => {
             let text = match e.status {
@@ -51,22 +61,28 @@ pub async fn image(ctx: &Ctx, chart: &ChartName, badge: bool) -> Response {
 
 /// Marks a cached image of a public chart, so that a hit answers with the same headers.
 const PUBLIC_MARK: &str = "X-Pushplot-Public";
-/// How long the edge keeps an image: as long as browsers may (`max-age=60`).
-const CACHE_CONTROL: &str = "public, max-age=60";
+/// The hash of the key that drew a cached image: a hit serves only the same key, even if the
+/// cache were ever to match URLs loosely.
+const KEY_MARK: &str = "X-Pushplot-Key";
 
-async fn cached(url: &str) -> Option<(String, bool)> {
+async fn cached(url: &str, key_hash: &str) -> Option<(String, bool)> {
     let mut hit = Cache::default().get(url, false).await.ok()??;
+    if hit.headers().get(KEY_MARK).ok()?.as_deref() != Some(key_hash) {
+        return None;
+    }
     let public = hit.headers().get(PUBLIC_MARK).ok()?.as_deref() == Some("1");
     Some((hit.text().await.ok()?, public))
 }
 
-/// Stores a drawn image for a minute. The stored copy says `public` whatever the chart (the edge
-/// cache keeps nothing private); what a caller gets is rebuilt with the chart's own headers.
-async fn keep(url: &str, body: &str, public: bool) {
+/// Stores a drawn image for `seconds` (see `ImageRequest::edge_seconds`). The stored copy says
+/// `public` whatever the chart (the edge cache keeps nothing private); what a caller gets is
+/// rebuilt with the chart's own headers.
+async fn keep(url: &str, body: &str, key_hash: &str, public: bool, seconds: u32) {
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "image/svg+xml; charset=utf-8");
-    let _ = headers.set("Cache-Control", CACHE_CONTROL);
+    let _ = headers.set("Cache-Control", &format!("public, max-age={seconds}"));
     let _ = headers.set(PUBLIC_MARK, if public { "1" } else { "0" });
+    let _ = headers.set(KEY_MARK, key_hash);
     let stored = match Response::ok(body) {
         Ok(r) => r.with_headers(headers),
         Err(_) => return,
@@ -76,9 +92,19 @@ async fn keep(url: &str, body: &str, public: bool) {
     }
 }
 
-/// The image, and whether the chart is public (which decides who may cache it).
-async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<(String, bool)> {
+/// A drawn image: its SVG, whether the chart is public (which decides who may cache it), how long
+/// the edge may keep it, and whether the key in the URL alone allowed it.
+struct Drawn {
+    body: String,
+    public: bool,
+    edge_seconds: u32,
+    by_url_key: bool,
+}
+
+async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<Drawn> {
     let caller = auth::reader(ctx).await?;
+    let by_url_key =
+        matches!(caller, Caller::Key { .. }) && caller.may(Action::Read(chart), false).is_ok();
     let req = ImageRequest::parse(ctx.params(), badge, ctx.cfg.retention_seconds())?;
     auth::may_read(ctx, &caller, chart).await?;
     let series = ctx
@@ -94,7 +120,12 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<(String, bool
             .first()
             .map(|b| svg::format_value(b.value(req.agg)))
             .unwrap_or_else(|| "no data".to_string());
-        return Ok((svg::badge(title, &value), public));
+        return Ok(Drawn {
+            body: svg::badge(title, &value),
+            public,
+            edge_seconds: req.edge_seconds(),
+            by_url_key,
+        });
     }
     let (from, to) = req.bucket_range(ctx.now, s.bucket_seconds);
     let buckets = ctx
@@ -104,8 +135,8 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<(String, bool
     let step = req.step(buckets.len(), s.bucket_seconds);
     let (points, _) = answer(&buckets, req.agg, step, s.bucket_seconds);
     let xy: Vec<(i64, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
-    Ok((
-        svg::line_chart(&svg::LineChart {
+    Ok(Drawn {
+        body: svg::line_chart(&svg::LineChart {
             title,
             points: &xy,
             from,
@@ -117,5 +148,12 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<(String, bool
             caption: &format!("{} · {}", req.range_text, req.agg.as_str()),
         }),
         public,
-    ))
+        // An empty chart (a README added before the first push) is not kept long.
+        edge_seconds: if xy.is_empty() {
+            60
+        } else {
+            req.edge_seconds()
+        },
+        by_url_key,
+    })
 }
