@@ -350,7 +350,12 @@ impl JobState {
     pub fn tell(&mut self, change: Option<&Transition>, now: f64) -> Option<Transition> {
         let last = self.told.state.as_deref().and_then(Status::parse);
         let to = self.status;
-        let worth = to.is_alarm() || (to == Status::Up && last.is_some_and(Status::is_alarm));
+        // Worth a message by the same rule as any change, counted from what was last told.
+        let worth = Transition {
+            from: last.unwrap_or(Status::New),
+            to,
+        }
+        .notifies();
         match self.told.decide(to.as_str(), worth, now) {
             Tell::Now { .. } => Some(Transition {
                 // This judgement's own change when there is one (`late` to `down`), else the

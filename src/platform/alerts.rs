@@ -10,9 +10,9 @@ use crate::domain::damping::{Tell, Told};
 use crate::domain::error::ApiError;
 use crate::domain::names::ChartName;
 use crate::domain::notify::{AlertChange, Event};
+use crate::platform::context::writer_id;
 use crate::platform::context::Result;
 use crate::platform::db::{AlertRow, Db, Guarded};
-use crate::platform::handlers::jobs::writer_id;
 use crate::platform::notify;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -236,14 +236,32 @@ pub fn forget_watched() {
     WATCHED.with(|w| *w.borrow_mut() = None);
 }
 
-async fn watched(db: &Db, now: f64) -> Result<Rc<Vec<String>>> {
-    let cached = WATCHED.with(|w| {
+/// This isolate's list of the charts with rules, if it is recent enough to trust.
+fn fresh_watched(now: f64) -> Option<Rc<Vec<String>>> {
+    WATCHED.with(|w| {
         w.borrow()
             .as_ref()
             .filter(|(at, _)| now - at < WATCHED_FOR)
             .map(|(_, list)| list.clone())
-    });
-    if let Some(list) = cached {
+    })
+}
+
+/// The charts among `charts` that have rules (`watched` is sorted).
+fn watched_among<'a>(watched: &[String], charts: &'a [String]) -> Vec<&'a String> {
+    charts
+        .iter()
+        .filter(|c| watched.binary_search(c).is_ok())
+        .collect()
+}
+
+/// Whether this isolate already knows that none of `charts` has rules: then an ingest need not
+/// set up a look after its response at all.
+pub fn surely_unwatched(charts: &[String], now: f64) -> bool {
+    fresh_watched(now).is_some_and(|w| watched_among(&w, charts).is_empty())
+}
+
+async fn watched(db: &Db, now: f64) -> Result<Rc<Vec<String>>> {
+    if let Some(list) = fresh_watched(now) {
         return Ok(list);
     }
     let list = Rc::new(db.watched_charts().await?);
@@ -268,10 +286,7 @@ pub async fn after_ingest(
 ) -> Result<()> {
     let now = crate::platform::now_secs();
     let watched = watched(db, now).await?;
-    let hit: Vec<&String> = charts
-        .iter()
-        .filter(|c| watched.binary_search(c).is_ok())
-        .collect();
+    let hit = watched_among(&watched, charts);
     if hit.is_empty() {
         return Ok(());
     }

@@ -5,10 +5,11 @@
 use crate::domain::config::Config;
 use crate::domain::job::JobName;
 use crate::domain::notify::Event;
+use crate::platform::context::writer_id;
 use crate::platform::context::Result;
 use crate::platform::db::Db;
 use crate::platform::db::Guarded;
-use crate::platform::handlers::jobs::{load, writer_id, Judged};
+use crate::platform::handlers::jobs::{load, Judged};
 use crate::platform::{alerts, notify};
 
 /// Jobs judged per run: one query reads them and one batch of this many statements (plus one that

@@ -4,6 +4,7 @@
 use crate::domain::config::{Config, MAX_BODY_BYTES};
 use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::too_large_body;
+use crate::domain::keys::{short_id, SHORT_ID_BYTES};
 use crate::domain::url;
 use crate::platform::db::Db;
 use futures_util::StreamExt;
@@ -20,6 +21,12 @@ pub fn random_bytes<const N: usize>(what: &str) -> Result<[u8; N]> {
         ApiError::internal()
     })?;
     Ok(bytes)
+}
+
+/// A random text that marks one save of a job or alert rule, so that what goes in with it (a run,
+/// notifications) goes in only if the row is the one this save wrote (see `Db::save_job`).
+pub fn writer_id() -> Result<String> {
+    Ok(short_id(&random_bytes::<SHORT_ID_BYTES>("a save")?))
 }
 
 /// Reads a `[vars]` entry or secret as text, whether wrangler.toml wrote it as a string or a number.

@@ -1,7 +1,7 @@
 //! Alert rules: one row per rule, read with the newest bucket (and, for aggregates, the buckets
 //! of the window) of the series it watches, so a look at a rule is one query.
 
-use super::{names_where, num, text, Db, Guarded, Result};
+use super::{names_where, num, opt, text, Db, Guarded, Result};
 use crate::domain::keys::Names;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -87,10 +87,6 @@ fn look(filter: &str, with_windows: bool) -> String {
          LEFT JOIN charts AS c ON c.name = a.chart
          WHERE {filter}"
     )
-}
-
-fn opt(v: Option<f64>) -> JsValue {
-    v.map(num).unwrap_or(JsValue::NULL)
 }
 
 impl Db {

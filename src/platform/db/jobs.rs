@@ -2,7 +2,7 @@
 //! version check), the newest 100 runs, and the jobs due for the scheduled check.
 
 use super::notify::Guarded;
-use super::{names_where, num, text, Db, Result};
+use super::{names_where, num, opt, text, Db, Result};
 use crate::domain::keys::Names;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -64,10 +64,6 @@ pub struct RunWrite<'a> {
 
 const JOB_COLUMNS: &str = "name, schedule, paused, status, state, created_at, last_ping, next_due,
     last_duration, last_exit_code, version, channels";
-
-fn opt(v: Option<f64>) -> JsValue {
-    v.map(num).unwrap_or(JsValue::NULL)
-}
 
 impl Db {
     pub async fn job(&self, name: &str) -> Result<Option<JobRow>> {

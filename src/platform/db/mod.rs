@@ -72,6 +72,11 @@ fn num(n: impl Into<f64>) -> JsValue {
     JsValue::from_f64(n.into())
 }
 
+/// A number, or SQL NULL.
+fn opt(v: Option<f64>) -> JsValue {
+    v.map(num).unwrap_or(JsValue::NULL)
+}
+
 fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
 }

@@ -6,10 +6,10 @@ use crate::domain::ingest::Batch;
 use crate::domain::job::{
     run_message, JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status, Transition,
 };
-use crate::domain::keys::{short_id, Action, Names, SHORT_ID_BYTES};
+use crate::domain::keys::{Action, Names};
 use crate::domain::notify::Event;
 use crate::domain::schedule::{FixedOffset, JobSettings, Schedule, Zone};
-use crate::platform::context::{random_bytes, Ctx, Result};
+use crate::platform::context::{writer_id, Ctx, Result};
 use crate::platform::db::{Db, JobRow, JobWrite, RunWrite};
 use crate::platform::handlers::channels;
 use crate::platform::zone::IntlZone;
@@ -202,11 +202,6 @@ pub async fn ping(ctx: &mut Ctx, job: &JobName, kind: PingKind) -> Result<Respon
     } else {
         http::plain(200, "OK\n")
     })
-}
-
-/// A random text that marks one save of a job (see `Db::save_job`).
-pub fn writer_id() -> Result<String> {
-    Ok(short_id(&random_bytes::<SHORT_ID_BYTES>("a job save")?))
 }
 
 /// Delivers queued notifications after the response; what does not fit one invocation's budget,
