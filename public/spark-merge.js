@@ -1,12 +1,14 @@
 // Incremental refreshes of the chart list: which `since` to ask for, and merging an answer that
 // holds only each sparkline's buckets from `since` on into the list already shown.
+import { labelsKey } from "./plot.js";
 
 /** Sparkline length the overview asks for. */
 export const SPARK = 48;
 /** One refresh in this many asks for everything again (points sent late into old buckets). */
 export const FULL_EVERY = 10;
 
-const key = (s) => `${s.chart}\u0000${JSON.stringify(Object.entries(s.labels || {}).sort())}`;
+// A series as the overview's cards know it.
+const key = (s) => `${s.chart}\u0000${labelsKey(s.labels)}`;
 
 /**
  * The `since` of the next refresh, from the server's `now` in the last answer (not the browser's

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import http from "node:http";
 import { gzipSync } from "node:zlib";
 import { launchChromium, openPage, clean } from "./pages.mjs";
-import { startWranglerDev, freePort } from "./helpers.mjs";
+import { startWranglerDev, freePort, httpApi } from "./helpers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shots = path.join(root, "tests/screenshots");
@@ -19,27 +19,7 @@ const T = { timeout: 90_000 };
 let dev, base, browser, other, otherBase;
 const keys = {};
 
-async function call(method, p, body, key = token) {
-  const r = await fetch(base + p, {
-    method,
-    headers: { "X-API-Key": key, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: r.status, body: json };
-}
-
-async function newKey(scope, charts) {
-  const r = await call("POST", "/api/v1/keys", { scope, charts, name: `browser test ${scope} ${charts || ""}` });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.key;
-}
+let call, newKey; // httpApi (helpers.mjs), once the server's address is known
 
 // The series the tests expect: 7 series over 6 charts, in 3 groups (api, shop, and no prefix).
 const now = Math.floor(Date.now() / 1000);
@@ -73,6 +53,7 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
   dev = await startWranglerDev({ adminToken: token, name: "browser" });
   base = dev.base;
+  ({ call, newKey } = httpApi(base, token, "browser test"));
   const r = await call("POST", "/api/v1/ingest", seed());
   assert.equal(r.status, 200, JSON.stringify(r.body));
   keys.users = await newKey("read", "users");

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import assert from "node:assert/strict";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
@@ -199,6 +200,35 @@ export class Client {
   dispose() {
     return this.mf.dispose();
   }
+}
+
+/**
+ * A client of a server that listens (`wrangler dev`): `call` sends a body as JSON (a string as it
+ * is) with the key in X-API-Key and answers `{status, body}`, the body parsed as JSON when it is;
+ * `newKey` makes a key named after `who`, the test file.
+ */
+export function httpApi(base, token, who) {
+  async function call(method, p, body, key = token) {
+    const r = await fetch(base + p, {
+      method,
+      headers: { "X-API-Key": key, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: r.status, body: json };
+  }
+  async function newKey(scope, charts) {
+    const r = await call("POST", "/api/v1/keys", { scope, charts, name: `${who} ${scope} ${charts || ""}` });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.key;
+  }
+  return { call, newKey };
 }
 
 /** Rows read and written, from the Server-Timing header the Worker sets from D1's own meta. */

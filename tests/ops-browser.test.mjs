@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import http from "node:http";
 import { launchChromium, openPage, clean } from "./pages.mjs";
-import { startWranglerDev } from "./helpers.mjs";
+import { startWranglerDev, httpApi } from "./helpers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shots = path.join(root, "tests/screenshots");
@@ -21,27 +21,7 @@ let dev, base, browser, receiver, hooks;
 const rules = {}; // name -> the rule as POST answered it
 const down = new Set(); // receiver paths that answer 500
 
-async function call(method, p, body, key = token) {
-  const r = await fetch(base + p, {
-    method,
-    headers: { "X-API-Key": key, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: r.status, body: json };
-}
-
-async function newKey(scope, charts) {
-  const r = await call("POST", "/api/v1/keys", { scope, charts, name: `ops browser test ${scope}` });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.key;
-}
+let call, newKey; // httpApi (helpers.mjs), once the server's address is known
 
 const ping = async (p, body) => {
   const r = await call("POST", p, body);
@@ -67,6 +47,7 @@ before(async () => {
   hooks = `http://127.0.0.1:${receiver.address().port}`;
   dev = await startWranglerDev({ adminToken: token, name: "ops-browser" });
   base = dev.base;
+  ({ call, newKey } = httpApi(base, token, "ops browser test"));
 
   // backup: a timed run with a message, and a day of earlier durations in its chart.
   await ping("/ping/backup/start");

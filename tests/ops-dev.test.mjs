@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { execFile } from "node:child_process";
-import { startWranglerDev } from "./helpers.mjs";
+import { startWranglerDev, httpApi } from "./helpers.mjs";
 
 const token = "ops-dev-admin-token";
 let dev, base, receiver, hookBase;
@@ -23,6 +23,7 @@ before(async () => {
   hookBase = `http://127.0.0.1:${receiver.address().port}`;
   dev = await startWranglerDev({ adminToken: token, name: "ops" });
   base = dev.base;
+  api = httpApi(base, token, "ops dev test").call;
 });
 
 after(() => {
@@ -40,14 +41,7 @@ function curl(args, stdin) {
   });
 }
 
-async function api(method, p, body) {
-  const r = await fetch(base + p, {
-    method,
-    headers: { "X-API-Key": token, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: r.status, body: await r.json() };
-}
+let api; // httpApi(...).call (helpers.mjs), once the server's address is known
 
 async function received(path, n) {
   const deadline = Date.now() + 10_000;
