@@ -2,22 +2,17 @@
 -- script (the migrations are: wrangler d1 migrations apply), and tests/migrations.test.mjs proves
 -- that they give exactly this. No IF NOT EXISTS: running it on an existing database is an error.
 
--- One row per series: a chart with one label set. n_buckets counts the buckets the series holds
--- now, so trimming never has to count them; cap is MAX_POINTS and max_series MAX_SERIES_PER_CHART
--- as of the latest ingest.
+-- One row per series: a chart with one label set. cap is MAX_POINTS and max_series
+-- MAX_SERIES_PER_CHART as of the latest ingest.
 CREATE TABLE series (
   id INTEGER PRIMARY KEY,
   chart TEXT NOT NULL,
   labels TEXT NOT NULL DEFAULT '{}',
-  n_buckets INTEGER NOT NULL DEFAULT 0,
   cap INTEGER NOT NULL DEFAULT 1000,
   created_at INTEGER NOT NULL,
   max_series INTEGER NOT NULL DEFAULT 1000,
   UNIQUE (chart, labels)
 );
-
--- Retention's cleanup finds empty series here; non-empty ones never enter this index.
-CREATE INDEX series_empty ON series (n_buckets) WHERE n_buckets <= 0;
 
 -- How many series each chart holds, kept by the two triggers below, so that the limit check of a
 -- new series reads one row.
@@ -52,18 +47,50 @@ CREATE TABLE charts (
 -- The listing without a key starts from public charts only.
 CREATE INDEX charts_public ON charts (name) WHERE public = 1;
 
--- The points, as buckets. WITHOUT ROWID: the primary key is the table, so an upsert writes one row.
-CREATE TABLE buckets (
+-- The points, as buckets packed an hour to a row (migration 0007; src/domain/chunk.rs says why).
+-- `start` is the hour the chunk's buckets start in; `newest` the start of its newest bucket; `n`
+-- how many buckets `b` holds; `upto` numbers them: they are the series' buckets number
+-- upto - n + 1 ..= upto in time order, deleted ones still counted. `b` is a JSON object
+-- {"<bucket start>": [count, sum, min, max, last, last_ts], ...}.
+CREATE TABLE chunks (
   series_id INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  count INTEGER NOT NULL,
-  sum REAL NOT NULL,
-  min REAL NOT NULL,
-  max REAL NOT NULL,
-  last REAL NOT NULL,
-  last_ts REAL NOT NULL,
-  PRIMARY KEY (series_id, ts)
+  start INTEGER NOT NULL,
+  newest INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  upto INTEGER NOT NULL DEFAULT 0,
+  b TEXT NOT NULL,
+  PRIMARY KEY (series_id, start)
 ) WITHOUT ROWID;
+
+-- A new chunk is numbered after the chunk before it (or before the one after it, when it is the
+-- oldest), and the chunks after it move up by its buckets. Then a full series drops, among its
+-- four oldest chunks, those wholly past its cap: a bounded look, once per new chunk, and the
+-- readers' cut is exact whatever is left.
+CREATE TRIGGER chunk_added AFTER INSERT ON chunks
+BEGIN
+  UPDATE chunks SET upto = NEW.n + COALESCE(
+      (SELECT k.upto FROM chunks AS k
+        WHERE k.series_id = NEW.series_id AND k.start < NEW.start ORDER BY k.start DESC LIMIT 1),
+      (SELECT k.upto - k.n FROM chunks AS k
+        WHERE k.series_id = NEW.series_id AND k.start > NEW.start ORDER BY k.start LIMIT 1),
+      0)
+    WHERE series_id = NEW.series_id AND start = NEW.start;
+  UPDATE chunks SET upto = upto + NEW.n WHERE series_id = NEW.series_id AND start > NEW.start;
+  DELETE FROM chunks WHERE series_id = NEW.series_id
+    AND start IN (SELECT k.start FROM chunks AS k WHERE k.series_id = NEW.series_id
+                  ORDER BY k.start LIMIT 4)
+    AND upto <= (SELECT k.upto FROM chunks AS k WHERE k.series_id = NEW.series_id
+                 ORDER BY k.start DESC LIMIT 1)
+              - (SELECT cap FROM series WHERE id = NEW.series_id);
+END;
+
+-- A bucket added to a chunk that is not the newest (a late point) moves the numbers after it up.
+-- For the newest chunk this finds nothing to update: one index probe.
+CREATE TRIGGER chunk_grown AFTER UPDATE OF n ON chunks WHEN NEW.n > OLD.n
+BEGIN
+  UPDATE chunks SET upto = upto + NEW.n - OLD.n
+    WHERE series_id = NEW.series_id AND start > NEW.start;
+END;
 
 -- API keys: only a hash of the secret is kept. prefix limits the charts a key reaches; with exact = 1
 -- it must be the whole chart name.
@@ -76,18 +103,6 @@ CREATE TABLE api_keys (
   name TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-
--- Trimming, exact and O(1): each new bucket bumps its series' counter, and a series over its cap
--- loses its oldest buckets (read along the primary key, only as many as it is over) in the same
--- statement. Merging into an existing bucket is an UPDATE and fires nothing.
-CREATE TRIGGER bucket_added AFTER INSERT ON buckets
-BEGIN
-  UPDATE series SET n_buckets = n_buckets + 1 WHERE id = NEW.series_id;
-  DELETE FROM buckets WHERE series_id = NEW.series_id AND ts IN (
-    SELECT ts FROM buckets WHERE series_id = NEW.series_id ORDER BY ts
-    LIMIT (SELECT MAX(n_buckets - cap, 0) FROM series WHERE id = NEW.series_id));
-  UPDATE series SET n_buckets = cap WHERE id = NEW.series_id AND n_buckets > cap;
-END;
 
 -- One row per job. `state` is the domain's JobState as JSON (open starts, last ping, last outcome),
 -- read and written whole by each ping; `version` lets a ping that raced another one notice and

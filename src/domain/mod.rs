@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod bucket;
 pub mod chart;
+pub mod chunk;
 pub mod config;
 pub mod damping;
 pub mod error;

@@ -5,7 +5,8 @@ use crate::domain::alert::{
     condition_from_columns, judge, push_history, reads_window, AlertState, Condition, Seen,
     Transition, RECHECK_AT_MOST,
 };
-use crate::domain::bucket::{Agg, Bucket, Packed};
+use crate::domain::bucket::{Agg, Bucket};
+use crate::domain::chunk::{kept, Chunk, One};
 use crate::domain::damping::{Tell, Told};
 use crate::domain::error::ApiError;
 use crate::domain::names::ChartName;
@@ -57,27 +58,16 @@ struct Save<'a> {
 
 fn seen(row: &AlertRow) -> Option<Seen> {
     let newest = match row.newest.as_deref() {
-        Some(raw) => Some(Bucket::from(serde_json::from_str::<Packed>(raw).ok()?)),
+        Some(raw) => Some(Bucket::from(serde_json::from_str::<One>(raw).ok()?)),
         None => None,
     };
-    type Folded = (
-        Option<i64>,
-        Option<i64>,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-    );
-    let window = match row.window_folded.as_deref() {
+    let window = match row.window_chunks.as_deref() {
         Some(raw) => {
-            let (ts, count, sum, min, max): Folded =
-                serde_json::from_str::<(_, _, _, _, _, f64, f64)>(raw)
-                    .map(|(a, b, c, d, e, _, _)| (a, b, c, d, e))
-                    .ok()?;
-            match (ts, count, sum, min, max) {
-                (Some(ts), Some(count), Some(sum), Some(min), Some(max)) => {
-                    vec![Bucket::from((ts, count, sum, min, max, 0.0, 0.0))]
-                }
-                // An empty window folds to nulls.
+            let (top, cap, chunks): (Option<i64>, Option<i64>, Vec<Chunk>) =
+                serde_json::from_str(raw).ok()?;
+            match (top, cap) {
+                (Some(top), Some(cap)) => kept(chunks, top, cap),
+                // A series without buckets, or none at all.
                 _ => Vec::new(),
             }
         }

@@ -1,26 +1,28 @@
-//! The scheduled retention run: deletes buckets older than RETENTION_HOURS in bounded chunks, so a
-//! run stays within the free plan's 50 D1 queries per invocation and a backlog continues next run.
+//! The scheduled retention run: deletes the hours of buckets (chunks) older than RETENTION_HOURS in
+//! bounded rounds, so a run stays within the free plan's 50 D1 queries per invocation and a
+//! backlog continues next run. A chunk goes when its whole hour is past the retention, so a point
+//! outlives RETENTION_HOURS by up to an hour, and by up to another until the next hourly run.
 
 use crate::domain::config::Config;
 use crate::platform::context::Result;
 use crate::platform::db::Db;
 
-/// Buckets deleted per chunk (one D1 batch of three statements).
-const CHUNK: u32 = 2000;
-/// Statements in one chunk's batch; D1 counts each as a query.
-const STATEMENTS_PER_CHUNK: u32 = 3;
-/// Chunks per run: 10 × 3 = 30 queries, well inside the free plan's 50 per invocation, leaving room
-/// for the other work of a scheduled run. At most 20,000 buckets a run; what is left is the oldest
-/// data and the next run starts with it.
-const MAX_CHUNKS: u32 = 10;
+/// Chunks (hours of one series) deleted per round: one read and one batch of two statements.
+const ROUND: u32 = 2000;
+/// Queries in one round; D1 counts each statement as a query.
+const QUERIES_PER_ROUND: u32 = 3;
+/// Rounds per run: 10 × 3 = 30 queries, well inside the free plan's 50 per invocation, leaving room
+/// for the other work of a scheduled run. At most 20,000 hours of series a run; what is left is
+/// the oldest data and the next run starts with it.
+const MAX_ROUNDS: u32 = 10;
 
 /// What one run did, for the log.
 pub struct Summary {
     pub cutoff: i64,
-    pub buckets: usize,
+    pub chunks: usize,
     pub series: usize,
-    pub chunks: u32,
-    /// Whether the run stopped at MAX_CHUNKS with old buckets possibly left for the next run.
+    pub rounds: u32,
+    /// Whether the run stopped at MAX_ROUNDS with old chunks possibly left for the next run.
     pub more: bool,
 }
 
@@ -28,12 +30,12 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "deleted {} buckets older than {} and {} empty series in {} chunks ({} queries){}",
-            self.buckets,
+            "deleted {} hours of buckets older than {} and {} empty series in {} rounds ({} queries){}",
+            self.chunks,
             self.cutoff,
             self.series,
-            self.chunks,
-            self.chunks * STATEMENTS_PER_CHUNK,
+            self.rounds,
+            self.rounds * QUERIES_PER_ROUND,
             if self.more {
                 "; more remain, the next run continues"
             } else {
@@ -48,17 +50,17 @@ pub async fn run(db: &Db, cfg: &Config, now: f64) -> Result<Summary> {
     let cutoff = now.floor() as i64 - cfg.retention_seconds();
     let mut s = Summary {
         cutoff,
-        buckets: 0,
-        series: 0,
         chunks: 0,
+        series: 0,
+        rounds: 0,
         more: false,
     };
-    while s.chunks < MAX_CHUNKS {
-        let (b, gone) = db.retention_chunk(cutoff, CHUNK).await?;
-        s.buckets += b;
-        s.series += gone;
-        s.chunks += 1;
-        if b < CHUNK as usize {
+    while s.rounds < MAX_ROUNDS {
+        let (gone, empty) = db.retention_round(cutoff, ROUND).await?;
+        s.chunks += gone;
+        s.series += empty;
+        s.rounds += 1;
+        if gone < ROUND as usize {
             return Ok(s);
         }
     }

@@ -2,6 +2,7 @@
 //! of the window) of the series it watches, so a look at a rule is one query.
 
 use super::{names_where, num, opt, text, Db, Guarded, Result};
+use crate::domain::chunk::CHUNK_SECONDS;
 use crate::domain::keys::Names;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -32,13 +33,13 @@ pub struct AlertRow {
     /// Only in a look (`due_alerts`, `alerts_of_charts`): the chart's bucket size,
     #[serde(default)]
     pub bucket_seconds: Option<f64>,
-    /// `[ts, count, sum, min, max, last, last_ts]` of the series' newest bucket, as JSON,
+    /// `[ts, [count, sum, min, max, last, last_ts]]` of the series' newest bucket, as JSON,
     #[serde(default)]
     pub newest: Option<String>,
-    /// and for aggregates other than `last`, the buckets overlapping the window folded into one:
-    /// `[min ts, count, sum, min, max, 0, 0]`, nulls when the window is empty.
+    /// and for aggregates other than `last`, the chunks overlapping the window with what cuts
+    /// them: `[top, cap, [chunk, ...]]` (`domain::chunk`).
     #[serde(default)]
-    pub window_folded: Option<String>,
+    pub window_chunks: Option<String>,
 }
 
 /// A new rule.
@@ -62,11 +63,11 @@ const COLUMNS: &str = "a.id, a.name, a.chart, a.labels, a.agg, a.window_secs, a.
     a.created_at, a.writer, a.told";
 
 /// A look at rules: each with what its series holds at `?1` (`?2` is the default bucket size).
-/// The newest bucket is one row along the primary key; a window is read only `with_windows`, and
-/// then only for aggregates that need it, folded in SQL so that one row comes back however long
-/// the window (an aggregate without GROUP BY needs no temporary b-tree, so D1 counts only the
-/// buckets it reads). Buckets ahead of `?1` count: points may be stamped a little ahead.
-/// `filter` ends the WHERE clause and may order and limit.
+/// The newest bucket is reached through the newest chunk, one row along the primary key; a window
+/// is read only `with_windows`, and then only for aggregates that need it, as the chunks (hours)
+/// that overlap it, cut and folded in the Worker (`domain::chunk`): walking the JSON in SQL would
+/// count every bucket as a row read. Buckets ahead of `?1` count: points may be stamped a little
+/// ahead. `filter` ends the WHERE clause and may order and limit.
 fn look(filter: &str, with_windows: bool) -> String {
     let windows = if with_windows {
         "a.agg IS NOT NULL AND a.agg <> 'last'"
@@ -75,13 +76,15 @@ fn look(filter: &str, with_windows: bool) -> String {
     };
     format!(
         "SELECT {COLUMNS}, COALESCE(c.bucket_seconds, ?2) AS bucket_seconds,
-           (SELECT json_array(ts, count, sum, min, max, last, last_ts) FROM buckets
-            WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) AS newest,
+           (SELECT json_array(k.newest, json(k.b -> ('$.\"' || k.newest || '\"'))) FROM chunks AS k
+            WHERE k.series_id = s.id ORDER BY k.start DESC LIMIT 1) AS newest,
            CASE WHEN {windows} THEN
-             (SELECT json_array(MIN(ts), SUM(count), SUM(sum), MIN(min), MAX(max), 0, 0)
-              FROM buckets WHERE series_id = s.id
-                AND ts > ?1 - a.window_secs - COALESCE(c.bucket_seconds, ?2))
-           END AS window_folded
+             (SELECT json_array(
+                (SELECT t.upto FROM chunks AS t WHERE t.series_id = s.id ORDER BY t.start DESC LIMIT 1),
+                s.cap, json_group_array(json_array(k.n, k.upto, json(k.b))))
+              FROM chunks AS k WHERE k.series_id = s.id
+                AND k.start > ?1 - a.window_secs - COALESCE(c.bucket_seconds, ?2) - {CHUNK_SECONDS})
+           END AS window_chunks
          FROM alerts AS a
          LEFT JOIN series AS s ON s.chart = a.chart AND s.labels = a.labels
          LEFT JOIN charts AS c ON c.name = a.chart

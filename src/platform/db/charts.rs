@@ -1,8 +1,9 @@
 //! Reading charts (series, buckets, the list) and changing them (settings, bucket size, delete).
 
 use super::{names_where, num, text, Db, Result};
-use crate::domain::bucket::{Bucket, Packed};
+use crate::domain::bucket::Bucket;
 use crate::domain::chart::SERIES_SHOWN;
+use crate::domain::chunk::{kept, Chunk, CHUNK_SECONDS};
 use crate::domain::config::Config;
 use crate::domain::error::ApiError;
 use crate::domain::keys::{ChartLimit, Names};
@@ -16,6 +17,8 @@ pub struct SeriesRow {
     pub id: f64,
     pub chart: String,
     pub labels: String,
+    /// MAX_POINTS as of the series' latest ingest: the cut readers apply.
+    pub cap: f64,
     pub bucket_seconds: u32,
     pub public: i64,
 }
@@ -24,13 +27,16 @@ pub struct SeriesRow {
 pub struct ListRow {
     pub chart: String,
     pub labels: String,
-    pub n_buckets: i64,
     pub bucket_seconds: u32,
     pub public: i64,
-    pub first_ts: Option<i64>,
-    /// `[ts, last, last_ts]` of the newest bucket, as JSON.
+    pub cap: i64,
+    /// `[upto, ts, [count, sum, min, max, last, last_ts]]`: the newest chunk's `upto`
+    /// (`domain::chunk`) and its newest bucket, as JSON.
     pub newest: Option<String>,
-    /// `[[ts, avg], ...]` of the newest buckets, newest first, as JSON.
+    /// The oldest chunk holding a kept bucket, as `domain::chunk::Chunk` JSON.
+    pub bottom: Option<String>,
+    /// The chunks holding the newest `spark` buckets (those that end after `since`), as a JSON
+    /// array of chunks.
     pub spark: Option<String>,
 }
 
@@ -51,7 +57,7 @@ impl Db {
         cfg: &Config,
     ) -> Result<Vec<SeriesRow>> {
         let wanted = labels.map_or_else(|| "{}".to_string(), Labels::canonical);
-        let cols = "s.id, s.chart, s.labels,
+        let cols = "s.id, s.chart, s.labels, s.cap,
             COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public
             FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart";
         self.all(
@@ -80,7 +86,8 @@ impl Db {
             .all(
                 "SELECT COALESCE(c.bucket_seconds, ?2) AS bucket_seconds
                  FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
-                 WHERE s.chart = ?1 AND s.n_buckets > 0 LIMIT 1",
+                 WHERE s.chart = ?1
+                   AND EXISTS (SELECT 1 FROM chunks AS k WHERE k.series_id = s.id) LIMIT 1",
                 &[text(chart), num(cfg.bucket_seconds)],
             )
             .await?;
@@ -97,56 +104,65 @@ impl Db {
         Ok(rows.pop())
     }
 
-    /// The newest `limit` buckets of a series in [from, to), ascending. Rows read equal the
-    /// buckets returned, along the primary key; they travel back as one JSON text, which costs far
-    /// less than one JavaScript object per bucket.
+    /// The newest `limit` buckets of a series in [from, to), ascending, of those within its cap.
+    /// Rows read are the chunks (hours) that overlap the range, plus two probes; they travel back
+    /// as one JSON text, which costs far less than one JavaScript object per row.
     pub async fn buckets(
         &self,
         series_id: f64,
+        cap: f64,
         from: i64,
         to: i64,
         limit: usize,
     ) -> Result<Vec<Bucket>> {
         #[derive(Deserialize)]
         struct Answer {
-            rows: Option<String>,
+            top: Option<i64>,
+            chunks: Option<String>,
         }
-        // Rolling up inside SQL (GROUP BY, window functions) sends fewer rows back, but D1 counts
-        // its temporary b-trees as rows read: 20,329 to 60,650 for a week of minutes as hours,
-        // against 10,080 for reading the buckets once. Rows read are what D1 bills, so the rollup
-        // happens in the Worker.
-        let sql =
-            "SELECT json_group_array(json_array(ts, count, sum, min, max, last, last_ts)) AS rows
-             FROM (SELECT * FROM buckets WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3
-                   ORDER BY ts DESC LIMIT ?4)";
+        // Rolling up inside SQL (GROUP BY, window functions, json_each) sends fewer rows back, but
+        // D1 counts temporary b-trees and every JSON element walked as rows read. Rows read are
+        // what D1 bills, so unpacking, the cut and the rollup happen in the Worker.
+        // A chunk may hold buckets outside [from, to) at either end: `limit + 2` chunks always
+        // hold the newest `limit` buckets in range.
+        let sql = "SELECT (SELECT upto FROM chunks WHERE series_id = ?1 ORDER BY start DESC LIMIT 1) AS top,
+              (SELECT json_group_array(json_array(n, upto, json(b))) FROM
+                 (SELECT n, upto, b FROM chunks WHERE series_id = ?1 AND start > ?2 - ?5 AND start < ?3
+                    AND upto > (SELECT upto FROM chunks WHERE series_id = ?1 ORDER BY start DESC LIMIT 1) - ?6
+                  ORDER BY start DESC LIMIT ?4)) AS chunks";
         let args = [
             num(series_id),
             num(from as f64),
             num(to as f64),
-            num(limit as f64),
+            num(limit.saturating_add(2) as f64),
+            num(CHUNK_SECONDS as f64),
+            num(cap),
         ];
-        let packed: Vec<Answer> = self.all(sql, &args).await?;
-        let rows: Vec<Packed> = packed
-            .first()
-            .and_then(|p| p.rows.as_deref())
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| {
-                worker::console_error!("d1 decode buckets: {e}");
-                ApiError::internal()
-            })?
-            .unwrap_or_default();
-        let mut buckets: Vec<Bucket> = rows.into_iter().map(Bucket::from).collect();
-        buckets.sort_by_key(|b| b.ts);
+        let answer: Vec<Answer> = self.all(sql, &args).await?;
+        let Some(Answer {
+            top: Some(top),
+            chunks: Some(chunks),
+        }) = answer.into_iter().next()
+        else {
+            return Ok(Vec::new());
+        };
+        let chunks: Vec<Chunk> = serde_json::from_str(&chunks).map_err(|e| {
+            worker::console_error!("d1 decode chunks: {e}");
+            ApiError::internal()
+        })?;
+        let mut buckets = kept(chunks, top, cap as i64);
+        buckets.retain(|b| b.ts >= from && b.ts < to);
+        let extra = buckets.len().saturating_sub(limit);
+        buckets.drain(..extra);
         Ok(buckets)
     }
 
-    /// Every series a caller may list, with first and newest bucket and the averages of its newest
-    /// `spark` buckets (only those that end after `since`, when given: a refresh then reads the
-    /// buckets that may have changed, not the whole sparkline again). A key's chart limit becomes a range on the (chart, labels) index, and a
-    /// listing of public charts starts from the few charts with settings, so neither reads series
-    /// it does not list. Reads about `spark + 3` index rows per listed series, whatever a series
-    /// holds.
+    /// Every series a caller may list, with what its newest, oldest kept and sparkline chunks say
+    /// (the sparkline's only those that end after `since`, when given: a refresh then reads the
+    /// chunks that may have changed). A key's chart limit becomes a range on the (chart, labels)
+    /// index, and a listing of public charts starts from the few charts with settings, so neither
+    /// reads series it does not list. Reads a handful of chunk rows per listed series (for a
+    /// sparkline of at most 60 minute buckets), whatever a series holds.
     pub async fn list(
         &self,
         limit: Option<&ChartLimit>,
@@ -162,18 +178,34 @@ impl Db {
             },
             ChartLimit::names,
         );
-        let columns = "s.chart, s.labels, s.n_buckets,
+        // The newest chunk's `upto`, probed per use: one index row each time, cheaper than a
+        // temporary table. Each series reads its newest chunk, the oldest chunk it still keeps
+        // (past the few a full series holds beyond its cap) and the chunks of its sparkline:
+        // with `since`, those that may hold a bucket ending after it; without, those back to the
+        // chunk holding the sparkline's oldest bucket (found by `upto`, walking back from the
+        // newest, so a sparse series reads as far as it must and a dense one an hour or two).
+        let top = "(SELECT t.upto FROM chunks AS t WHERE t.series_id = s.id
+                    ORDER BY t.start DESC LIMIT 1)";
+        let columns = format!(
+            "s.chart, s.labels, s.cap,
                 COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public,
-                (SELECT MIN(b.ts) FROM buckets AS b WHERE b.series_id = s.id) AS first_ts,
-                (SELECT json_array(b.ts, b.last, b.last_ts) FROM buckets AS b
-                   WHERE b.series_id = s.id ORDER BY b.ts DESC LIMIT 1) AS newest,
+                (SELECT json_array(k.upto, k.newest, json(k.b -> ('$.\"' || k.newest || '\"')))
+                   FROM chunks AS k WHERE k.series_id = s.id ORDER BY k.start DESC LIMIT 1) AS newest,
+                (SELECT json_array(k.n, k.upto, json(k.b)) FROM chunks AS k
+                   WHERE k.series_id = s.id AND k.upto > {top} - s.cap
+                   ORDER BY k.start LIMIT 1) AS bottom,
                 CASE WHEN ?3 > 0 THEN
-                  (SELECT json_group_array(json_array(r.ts, r.sum / r.count)) FROM
-                     (SELECT b.ts, b.sum, b.count FROM buckets AS b
-                      WHERE b.series_id = s.id
-                        AND b.ts > ?5 - COALESCE(c.bucket_seconds, ?2)
-                      ORDER BY b.ts DESC LIMIT ?3) AS r)
-                END AS spark";
+                  (SELECT json_group_array(json_array(r.n, r.upto, json(r.b))) FROM
+                     (SELECT k.n, k.upto, k.b FROM chunks AS k
+                      WHERE k.series_id = s.id
+                        AND k.start > CASE
+                          WHEN ?5 > -9.0e15 THEN ?5 - COALESCE(c.bucket_seconds, ?2) - {CHUNK_SECONDS}
+                          ELSE COALESCE((SELECT j.start FROM chunks AS j WHERE j.series_id = s.id
+                                           AND j.upto - j.n <= {top} - MIN(?3, s.cap)
+                                         ORDER BY j.start DESC LIMIT 1) - 1, -9.0e15) END
+                      ORDER BY k.start DESC) AS r)
+                END AS spark"
+        );
         let (names_clause, from, until) = names_where(&names, "s.chart", 1, 4);
         let sql = if public_only {
             format!(
@@ -237,53 +269,57 @@ impl Db {
     }
 
     /// Moves a chart to a coarser bucket size (a multiple of the old one) and saves its settings,
-    /// in one transaction so that no point ingested meanwhile is lost: buckets that do not start
-    /// on the new size are folded into the one that does, then deleted, and the counters are
-    /// recounted. While it runs the series' cap is lifted, so the trimming trigger stays out of it.
+    /// in one transaction so that no point ingested meanwhile is lost: the kept buckets of each
+    /// series are folded into buckets of the new size and packed into new chunks under the
+    /// negated series id, the old chunks deleted, and the new ones moved to the real id. Buckets
+    /// past the cap stay out, so the answers show what they showed, merged. An admin's rare
+    /// request, so it may walk every bucket of the chart.
     pub async fn rebucket(
         &self,
         chart: &str,
         bucket_seconds: u32,
         public: Option<bool>,
-        cfg: &Config,
         now: f64,
     ) -> Result<()> {
         let c = text(chart);
         let size = num(bucket_seconds);
-        let of_chart = "SELECT id FROM series WHERE chart = ?1";
         // D1 binds every JavaScript number as REAL; integer division needs an INTEGER.
         let n = "CAST(?2 AS INTEGER)";
         self.batch(vec![
             self.stmt(
-                "UPDATE series SET cap = 1000000000 WHERE chart = ?1",
-                std::slice::from_ref(&c),
-            )?,
-            self.stmt(
                 &format!(
-                    "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts)
-                     SELECT b.series_id, b.ts / {n} * {n} AS start, SUM(b.count), SUM(b.sum),
-                            MIN(b.min), MAX(b.max),
-                            (SELECT l.last FROM buckets AS l WHERE l.series_id = b.series_id
-                               AND l.ts >= b.ts / {n} * {n} AND l.ts < b.ts / {n} * {n} + {n}
-                             ORDER BY l.last_ts DESC LIMIT 1),
-                            MAX(b.last_ts)
-                     FROM buckets AS b
-                     WHERE b.series_id IN ({of_chart}) AND b.ts % {n} <> 0
-                     GROUP BY b.series_id, start
-                     {merge}",
-                    merge = merge_into_existing!()
+                    "WITH old AS (
+                       SELECT k.series_id AS sid, CAST(e.key AS INTEGER) AS ts, e.value AS v,
+                              k.upto - k.n + ROW_NUMBER() OVER (
+                                PARTITION BY k.series_id, k.start ORDER BY CAST(e.key AS INTEGER)) AS seq,
+                              (SELECT t.upto FROM chunks AS t WHERE t.series_id = k.series_id
+                               ORDER BY t.start DESC LIMIT 1) - s.cap AS past
+                       FROM series AS s JOIN chunks AS k ON k.series_id = s.id, json_each(k.b) AS e
+                       WHERE s.chart = ?1
+                     ), ranked AS (
+                       SELECT sid, ts / {n} * {n} AS bts, v,
+                              ROW_NUMBER() OVER (PARTITION BY sid, ts / {n} * {n} ORDER BY v ->> 5 DESC) AS rn
+                       FROM old WHERE seq > past
+                     ), merged AS (
+                       SELECT sid, bts, json_array(SUM(v ->> 0), SUM(v ->> 1), MIN(v ->> 2), MAX(v ->> 3),
+                                                   MAX(CASE WHEN rn = 1 THEN v ->> 4 END), MAX(v ->> 5)) AS bucket
+                       FROM ranked GROUP BY sid, bts
+                     )
+                     INSERT INTO chunks (series_id, start, newest, n, b)
+                     SELECT -sid, bts / {CHUNK_SECONDS} * {CHUNK_SECONDS} AS hour, MAX(bts), COUNT(*),
+                            json_group_object(CAST(bts AS TEXT), json(bucket))
+                     FROM merged GROUP BY sid, hour ORDER BY sid, hour"
                 ),
                 &[c.clone(), size.clone()],
             )?,
             self.stmt(
-                &format!("DELETE FROM buckets WHERE series_id IN ({of_chart}) AND ts % {n} <> 0"),
-                &[c.clone(), size.clone()],
+                "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
+                std::slice::from_ref(&c),
             )?,
             self.stmt(
-                "UPDATE series SET cap = ?2,
-                   n_buckets = (SELECT COUNT(*) FROM buckets WHERE series_id = series.id)
-                 WHERE chart = ?1",
-                &[c.clone(), num(cfg.max_points)],
+                "UPDATE chunks SET series_id = -series_id
+                 WHERE series_id IN (SELECT -id FROM series WHERE chart = ?1)",
+                std::slice::from_ref(&c),
             )?,
             self.settings_stmt(chart, Some(bucket_seconds), public, now)?,
         ])
@@ -291,13 +327,20 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes a chart's buckets, series and settings. Returns (buckets, series, settings) deleted.
+    /// Deletes a chart's chunks, series and settings. Returns (chunks, series, settings) deleted.
     pub async fn delete_chart(&self, chart: &str) -> Result<(usize, usize, usize)> {
         let c = text(chart);
         let r = self
             .batch(vec![
+                // The buckets a reader saw: each series' held ones up to its cap.
                 self.stmt(
-                    "DELETE FROM buckets WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
+                    "SELECT COALESCE(SUM(MIN(s.cap, COALESCE(
+                       (SELECT SUM(k.n) FROM chunks AS k WHERE k.series_id = s.id), 0))), 0) AS n
+                     FROM series AS s WHERE s.chart = ?1",
+                    std::slice::from_ref(&c),
+                )?,
+                self.stmt(
+                    "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
                     std::slice::from_ref(&c),
                 )?,
                 // The counter goes first, so that deleting the series does not count it down
@@ -313,10 +356,22 @@ impl Db {
                 self.stmt("DELETE FROM alerts WHERE chart = ?1", &[c])?,
             ])
             .await?;
+        #[derive(Deserialize)]
+        struct Count {
+            n: f64,
+        }
+        let buckets = match r.first() {
+            Some(result) => result
+                .results::<Count>()
+                .map_err(super::internal("delete count"))?
+                .first()
+                .map_or(0, |c| c.n as usize),
+            None => 0,
+        };
         Ok((
-            Self::changes(r.first()),
-            Self::changes(r.get(2)),
-            Self::changes(r.get(3)) + Self::changes(r.get(4)),
+            buckets,
+            Self::changes(r.get(3)),
+            Self::changes(r.get(4)) + Self::changes(r.get(5)),
         ))
     }
 }

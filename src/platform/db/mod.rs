@@ -2,16 +2,23 @@
 //! (rows read and written, as Cloudflare bills them) summed per request. One submodule per
 //! feature; the calls and the cost accounting they share live here.
 
-/// How a partial bucket folds into the stored one: the same rule as `domain::bucket::Bucket::merge`.
-macro_rules! merge_into_existing {
+/// How a bucket (a row of one bucket, keyed by its start in `newest`) folds into its stored
+/// chunk: added if the chunk lacks it, else merged by the rule of `domain::bucket::Bucket::merge`.
+/// One written row, and no JSON is walked: the bucket is reached by its key.
+macro_rules! merge_into_chunk {
     () => {
-        "ON CONFLICT (series_id, ts) DO UPDATE SET
-           count = count + excluded.count,
-           sum = sum + excluded.sum,
-           min = MIN(min, excluded.min),
-           max = MAX(max, excluded.max),
-           last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
-           last_ts = MAX(last_ts, excluded.last_ts)"
+        "ON CONFLICT (series_id, start) DO UPDATE SET
+           n = n + ((b -> ('$.\"' || excluded.newest || '\"')) IS NULL),
+           upto = upto + ((b -> ('$.\"' || excluded.newest || '\"')) IS NULL),
+           newest = MAX(newest, excluded.newest),
+           b = json_set(b, '$.\"' || excluded.newest || '\"', (
+             SELECT CASE WHEN o IS NULL THEN json(e) ELSE json_array(
+                      (o ->> 0) + (e ->> 0), (o ->> 1) + (e ->> 1),
+                      MIN(o ->> 2, e ->> 2), MAX(o ->> 3, e ->> 3),
+                      CASE WHEN (e ->> 5) >= (o ->> 5) THEN e ->> 4 ELSE o ->> 4 END,
+                      MAX(o ->> 5, e ->> 5)) END
+             FROM (SELECT (b -> ('$.\"' || excluded.newest || '\"')) AS o,
+                          (excluded.b -> ('$.\"' || excluded.newest || '\"')) AS e)))"
     };
 }
 

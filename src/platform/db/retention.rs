@@ -1,44 +1,60 @@
-//! Retention's one chunk: old buckets deleted, counters kept exact, empty series dropped.
+//! Retention's one round: chunks (hours of buckets) older than the cutoff deleted, series left
+//! empty dropped.
 
-use super::{internal, num, Db, Result};
+use super::{internal, num, text, Db, Result};
+use crate::domain::chunk::CHUNK_SECONDS;
 use serde::de::IgnoredAny;
+use serde::Deserialize;
 
 impl Db {
-    /// Deletes up to `chunk` buckets older than `cutoff`, keeps the counters exact, and drops
-    /// series left empty, all in one transaction. Returns (buckets deleted, series dropped).
-    pub async fn retention_chunk(&self, cutoff: i64, chunk: u32) -> Result<(usize, usize)> {
-        // The same victims in both statements: same data, same plan, inside one transaction.
-        let victims = "SELECT b.series_id AS sid, b.ts FROM series AS s
-            JOIN buckets AS b ON b.series_id = s.id AND b.ts < ?1 ORDER BY s.id, b.ts LIMIT ?2";
-        let args = [num(cutoff as f64), num(chunk)];
+    /// Deletes up to `limit` chunks whose hour ended by `cutoff`, oldest first per series, and
+    /// drops the series they leave empty. Returns (chunks deleted, series dropped). The victims
+    /// are read first and named to the deletes: a point is never older than the retention, so
+    /// none can land in a victim meanwhile, and a series that gained a chunk is not dropped.
+    pub async fn retention_round(&self, cutoff: i64, limit: u32) -> Result<(usize, usize)> {
+        #[derive(Deserialize)]
+        struct Victims {
+            v: String,
+        }
+        let found: Vec<Victims> = self
+            .all(
+                "SELECT json_group_array(json_array(sid, start)) AS v FROM (
+                   SELECT k.series_id AS sid, k.start FROM series AS s
+                   JOIN chunks AS k ON k.series_id = s.id AND k.start <= ?1
+                   ORDER BY s.id, k.start LIMIT ?2)",
+                &[num((cutoff - CHUNK_SECONDS) as f64), num(limit)],
+            )
+            .await?;
+        let victims = found.into_iter().next().map_or_else(String::new, |f| f.v);
+        if victims.is_empty() || victims == "[]" {
+            return Ok((0, 0));
+        }
+        let v = text(&victims);
         let r = self
             .batch(vec![
                 self.stmt(
-                    &format!(
-                        "WITH v AS ({victims})
-                         UPDATE series SET n_buckets = n_buckets - gone.n
-                         FROM (SELECT sid, COUNT(*) AS n FROM v GROUP BY sid) AS gone
-                         WHERE series.id = gone.sid"
-                    ),
-                    &args,
+                    "DELETE FROM chunks WHERE (series_id, start) IN
+                       (SELECT value ->> 0, value ->> 1 FROM json_each(?1))",
+                    std::slice::from_ref(&v),
                 )?,
-                self.stmt(
-                    &format!("DELETE FROM buckets WHERE (series_id, ts) IN ({victims})"),
-                    &args,
-                )?,
-                // Walks the partial index `series_empty` (migrations/0002), not every series.
                 // RETURNING counts the series themselves: D1's `changes` would also count the
                 // rows the series_removed trigger touches.
-                self.stmt("DELETE FROM series WHERE n_buckets <= 0 RETURNING id", &[])?,
+                self.stmt(
+                    "DELETE FROM series
+                     WHERE id IN (SELECT DISTINCT value ->> 0 FROM json_each(?1))
+                       AND NOT EXISTS (SELECT 1 FROM chunks AS k WHERE k.series_id = series.id)
+                     RETURNING id",
+                    std::slice::from_ref(&v),
+                )?,
             ])
             .await?;
-        let series = match r.get(2) {
+        let series = match r.get(1) {
             Some(result) => result
                 .results::<IgnoredAny>()
                 .map_err(internal("retention decode"))?
                 .len(),
             None => 0,
         };
-        Ok((Self::changes(r.get(1)), series))
+        Ok((Self::changes(r.first()), series))
     }
 }

@@ -4,6 +4,7 @@ use crate::domain::bucket::Bucket;
 use crate::domain::chart::{
     bucket_change, chart_not_found, pick_series, BucketChange, SettingsChange,
 };
+use crate::domain::chunk::{extent, kept, sparkline, Chunk, One};
 use crate::domain::config::MAX_QUERY_POINTS;
 use crate::domain::error::ApiError;
 use crate::domain::keys::{Action, Caller};
@@ -65,26 +66,36 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
         .iter()
         .filter(|r| caller.limit().is_none_or(|l| l.allows(&r.chart)))
     {
-        let newest: Option<(i64, f64, f64)> = r
+        let newest: Option<(i64, One)> = r
             .newest
+            .as_deref()
+            .map(serde_json::from_str::<(i64, i64, _)>)
+            .transpose()
+            .map_err(decode)?
+            .map(|(top, ts, b)| (top, One(ts, b)));
+        let top = newest.as_ref().map_or(0, |n| n.0);
+        let newest = newest.map(|(_, one)| Bucket::from(one));
+        let bottom: Option<Chunk> = r
+            .bottom
             .as_deref()
             .map(serde_json::from_str)
             .transpose()
             .map_err(decode)?;
+        let extent = extent(bottom, top, r.cap);
         let spark = if spark > 0 {
-            let mut line: Vec<(i64, f64)> = r
+            let chunks: Vec<Chunk> = r
                 .spark
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()
                 .map_err(decode)?
                 .unwrap_or_default();
-            line.reverse();
-            Some(
-                line.into_iter()
-                    .map(|(ts, value)| Spark { ts, value })
-                    .collect(),
-            )
+            Some(sparkline(
+                kept(chunks, top, r.cap),
+                spark,
+                since,
+                r.bucket_seconds,
+            ))
         } else {
             None
         };
@@ -92,12 +103,16 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
             chart: &r.chart,
             labels: Labels::from_canonical(&r.labels)?,
             bucket_seconds: r.bucket_seconds,
-            points: r.n_buckets,
-            first_ts: r.first_ts,
-            last_ts: newest.map(|n| n.2),
-            last_value: newest.map(|n| n.1),
+            points: extent.points,
+            first_ts: extent.first_ts,
+            last_ts: newest.map(|n| n.last_ts),
+            last_value: newest.map(|n| n.last),
             public: r.public != 0,
-            spark,
+            spark: spark.map(|line| {
+                line.into_iter()
+                    .map(|(ts, value)| Spark { ts, value })
+                    .collect()
+            }),
         });
     }
     Ok(http::json(
@@ -126,7 +141,7 @@ pub async fn get(ctx: &Ctx, chart: &ChartName) -> Result<Response> {
     let limit = (MAX_QUERY_POINTS + 1)
         .saturating_mul(per_step)
         .min(1_000_000);
-    let buckets: Vec<Bucket> = ctx.db.buckets(s.id, from, to, limit).await?;
+    let buckets: Vec<Bucket> = ctx.db.buckets(s.id, s.cap, from, to, limit).await?;
     let (points, truncated) = answer(&buckets, params.agg, step, s.bucket_seconds);
     // Serialized straight from a struct: a json! tree would allocate a map for every point.
     #[derive(Serialize)]
@@ -173,8 +188,7 @@ pub async fn configure(ctx: &mut Ctx, chart: &ChartName) -> Result<Response> {
     if let Some(new) = change.bucket_seconds {
         let stored = db.stored_bucket_seconds(chart.as_str(), cfg).await?;
         if bucket_change(stored, new)? == BucketChange::Merge {
-            db.rebucket(chart.as_str(), new, change.public, cfg, now)
-                .await?;
+            db.rebucket(chart.as_str(), new, change.public, now).await?;
             rebucketed = true;
         }
     }
