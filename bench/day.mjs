@@ -43,12 +43,20 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  */
 export async function dayOfCost({ p, scheduled, smoke }) {
   const full = smoke ? 5 : 1000; // buckets per series: full, as after a week, with MAX_POINTS 1000
-  const minute = Math.floor(Date.now() / 60_000) * 60;
-  const seed = async (chart, every, labels) => {
+  // Buckets are stored an hour to a row (src/domain/chunk.rs): most points open a bucket in the
+  // hour's row, and the first point of an hour opens a row (and the oldest row goes). Both are
+  // measured: the series end two minutes back, within the hour, and a point one minute back
+  // opens a bucket in the same row; other series end just before this hour, and a point at the
+  // hour opens a row.
+  const now = Math.floor(Date.now() / 60_000) * 60;
+  const hour = Math.floor(now / 3600) * 3600;
+  // Two minutes back must stay in this hour's row: in the first minutes of an hour, use the last.
+  const minute = now - 120 < hour ? hour - 60 : now - 60;
+  const seed = async (chart, every, labels, end = minute - 60) => {
     for (let i = 0; i < full; i += 1000) {
       const batch = [];
       for (let j = i; j < Math.min(full, i + 1000); j++) {
-        batch.push({ chart, value: j % 97, ts: minute - (full - 1 - j) * every, ...(labels ? { labels } : {}) });
+        batch.push({ chart, value: j % 97, ts: end - (full - 1 - j) * every, ...(labels ? { labels } : {}) });
       }
       await p.ingest(batch);
     }
@@ -59,15 +67,17 @@ export async function dayOfCost({ p, scheduled, smoke }) {
     for (let h = 0; h < P.label_sets; h++) await seed(`day.l${i}`, 60, { host: `h${h}` });
   }
   for (let i = 0; i < P.five_minute_charts; i++) await seed(`day.f${i}`, 300);
+  const openers = 5;
+  const opening = hour;
+  for (let i = 0; i < openers; i++) await seed(`day.o${i}`, 60, undefined, opening - 60);
   for (let i = 0; i < P.jobs; i++) {
     await p.call(`/api/v1/jobs/day.j${i}`, { method: "PUT", body: JSON.stringify({ period: "5m", grace: "5m" }) });
     await seed(`day.j${i}.duration`, 300);
     await seed(`day.j${i}.exit_code`, 300);
   }
 
-  // One request of each kind, as the day repeats it; a point opens a new bucket in a full series
-  // (the next minute), so trimming is in the figure.
-  const next = minute + 60;
+  // One request of each kind, as the day repeats it; a point opens a new bucket in a full series.
+  const next = minute;
   const each = async (n, f) => {
     const rs = [];
     for (let i = 0; i < n; i++) rs.push(await f(i));
@@ -77,6 +87,7 @@ export async function dayOfCost({ p, scheduled, smoke }) {
   costs.point_minutely = await each(5, (i) => p.ingest({ chart: `day.m${i}`, value: 1, ts: next }));
   costs.point_labelled = await each(4, (h) => p.ingest({ chart: "day.l0", value: 1, ts: next, labels: { host: `h${h}` } }));
   costs.point_five_minutes = await each(5, (i) => p.ingest({ chart: `day.f${i}`, value: 1, ts: next }));
+  costs.point_opening_an_hour = await each(openers, (i) => p.ingest({ chart: `day.o${i}`, value: 1, ts: opening }));
   costs.job_start = await each(3, (i) => p.call(`/api/v1/ping/day.j${i}/start`, { method: "POST" }));
   costs.job_success = await each(3, (i) => p.call(`/api/v1/ping/day.j${i}`, { method: "POST" }));
   // The overview's refresh; the detail view's (its chart and its alert rules, 7 days fitted to
@@ -100,10 +111,13 @@ export async function dayOfCost({ p, scheduled, smoke }) {
   costs.retention_run = await each(1, () => scheduled("17 * * * *"));
 
   const per30s = 120; // refreshes an hour
+  // Each series' first point of an hour opens a row; the others land in the hour's row.
+  const minutelySeries = P.minutely_charts + P.labelled_charts * P.label_sets;
   const times = {
-    point_minutely: P.minutely_charts * DAY_MINUTES,
-    point_labelled: P.labelled_charts * P.label_sets * DAY_MINUTES,
-    point_five_minutes: P.five_minute_charts * (DAY_MINUTES / 5),
+    point_minutely: P.minutely_charts * (DAY_MINUTES - 24),
+    point_labelled: P.labelled_charts * P.label_sets * (DAY_MINUTES - 24),
+    point_five_minutes: P.five_minute_charts * (DAY_MINUTES / 5 - 24),
+    point_opening_an_hour: (minutelySeries + P.five_minute_charts) * 24,
     job_start: P.jobs * (DAY_MINUTES / 5),
     job_success: P.jobs * (DAY_MINUTES / 5),
     overview_full: (P.overview_hours * per30s) / FULL_EVERY,

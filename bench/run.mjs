@@ -2,7 +2,7 @@
 // Pushgateway side by side, loaded by the same generator with the same settings, after the native
 // micro-benchmark of the ingest parser (bench/ingest_parse.rs). Writes bench/results.json and
 // prints a Markdown table. `--smoke` runs every workload for a moment, writes to a temporary file,
-// and is what `npm test` runs so that this script cannot rot.
+// and is what `npm test` runs so that this script cannot rot. `--day` prints only the day of cost.
 import autocannon from "autocannon";
 import { spawn, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
@@ -167,6 +167,13 @@ function promBody(n) {
 }
 
 async function main() {
+  // `--day`: only the day of cost, printed, for trying a change to what a request reads or writes.
+  if (process.argv.includes("--day")) {
+    const d = await day();
+    stopAll();
+    console.log(dayTable(d));
+    return;
+  }
   if (!smoke) {
     console.error("bench: building the release wasm");
     execFileSync("bash", ["scripts/build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });

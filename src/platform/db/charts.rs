@@ -181,7 +181,8 @@ impl Db {
         // The newest chunk's `upto`, probed per use: one index row each time, cheaper than a
         // temporary table. Each series reads its newest chunk, the oldest chunk it still keeps
         // (past the few a full series holds beyond its cap) and the chunks of its sparkline:
-        // with `since`, those that may hold a bucket ending after it; without, those back to the
+        // with `since`, from the hour of the oldest bucket that may end after it (so mostly the
+        // newest chunk alone); without, those back to the
         // chunk holding the sparkline's oldest bucket (found by `upto`, walking back from the
         // newest, so a sparse series reads as far as it must and a dense one an hour or two).
         let top = "(SELECT t.upto FROM chunks AS t WHERE t.series_id = s.id
@@ -199,7 +200,8 @@ impl Db {
                      (SELECT k.n, k.upto, k.b FROM chunks AS k
                       WHERE k.series_id = s.id
                         AND k.start > CASE
-                          WHEN ?5 > -9.0e15 THEN ?5 - COALESCE(c.bucket_seconds, ?2) - {CHUNK_SECONDS}
+                          WHEN ?5 > -9.0e15 THEN CAST((?5 - COALESCE(c.bucket_seconds, ?2) + 1)
+                                                      / {CHUNK_SECONDS} AS INTEGER) * {CHUNK_SECONDS} - 1
                           ELSE COALESCE((SELECT j.start FROM chunks AS j WHERE j.series_id = s.id
                                            AND j.upto - j.n <= {top} - MIN(?3, s.cap)
                                          ORDER BY j.start DESC LIMIT 1) - 1, -9.0e15) END
