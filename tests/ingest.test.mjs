@@ -81,6 +81,45 @@ describe("accepted shapes", () => {
     assert.deepEqual({ count: p.count, sum: p.sum, min: p.min, max: p.max, last: p.last }, { count: 4, sum: 18, min: 1, max: 9, last: 1 });
   });
 
+  test("a pre-aggregated point answers avg, min, max, count, sum and last as the raw points would", async () => {
+    // Three buckets of values, sent one by one into one chart and folded per bucket into another.
+    // Quarters add up exactly in any order, so the sums can be compared with equal.
+    const t0 = Math.floor((nowSecs() - 1800) / 60) * 60;
+    const raw = [];
+    for (let b = 0; b < 3; b++) {
+      for (let i = 0; i < 40; i++) raw.push({ ts: t0 + b * 60 + i * 1.25, value: ((i * 37 + b * 11) % 101) / 4 - 7 });
+    }
+    await c.ingest(raw.map((p) => ({ chart: "pre.raw", ...p, labels: { host: "a" } })));
+    const folded = [0, 1, 2].map((b) => {
+      const vs = raw.filter((p) => p.ts >= t0 + b * 60 && p.ts < t0 + (b + 1) * 60);
+      const last = vs[vs.length - 1];
+      const values = vs.map((p) => p.value);
+      return {
+        chart: "pre.agg", labels: { host: "a" }, ts: last.ts, count: vs.length,
+        sum: values.reduce((s, v) => s + v, 0), min: Math.min(...values), max: Math.max(...values), last: last.value,
+      };
+    });
+    const r = await c.ingest(folded);
+    assert.deepEqual([r.status, r.body], [200, { ok: true, accepted: 3 }]);
+    for (const agg of ["avg", "min", "max", "count", "sum", "last"]) {
+      const q = `?from=1h&agg=${agg}&labels=host:a`;
+      const want = await points("pre.raw", q);
+      assert.equal(want.length, 3);
+      assert.deepEqual(await points("pre.agg", q), want, agg);
+      // Rolled up into one step, too.
+      assert.deepEqual(await points("pre.agg", `${q}&step=1h`), await points("pre.raw", `${q}&step=1h`), `${agg} by the hour`);
+    }
+  });
+
+  test("a pre-aggregated point without last shows its mean as last, and later values still win", async () => {
+    const t = Math.floor((nowSecs() - 2400) / 60) * 60;
+    await c.ingest({ chart: "pre.nolast", ts: t + 10, count: 4, sum: 10, min: 1, max: 4 });
+    assert.equal((await points("pre.nolast", "?from=1h&agg=last"))[0].value, 2.5);
+    await c.ingest({ chart: "pre.nolast", ts: t + 20, value: 3 });
+    const [p] = await points("pre.nolast", "?from=1h&agg=last");
+    assert.deepEqual([p.value, p.count, p.sum, p.min, p.max], [3, 5, 13, 1, 4]);
+  });
+
   test("10,000 points in one request are accepted", async () => {
     const t = nowSecs() - 100 * 60;
     const batch = Array.from({ length: 10000 }, (_, i) => ({ chart: "big", value: i % 10, ts: t + (i % 100) * 60 }));
@@ -115,6 +154,14 @@ describe("refused input", () => {
     ["a ts as a string", { chart: "a", value: 1, ts: "now" }, 400, "invalid_timestamp"],
     ["labels that are not an object", { chart: "a", value: 1, labels: "prod" }, 400, "invalid_labels"],
     ["a misspelt field", { chart: "a", valeu: 1 }, 400, "unknown_field"],
+    ["value and count together", { chart: "a", value: 1, count: 1, sum: 1, min: 1, max: 1 }, 400, "conflicting_fields"],
+    ["a pre-aggregated point without min", { chart: "a", count: 2, sum: 3, max: 2 }, 400, "missing_field"],
+    ["a count of 0", { chart: "a", count: 0, sum: 0, min: 1, max: 2 }, 400, "invalid_count"],
+    ["a fractional count", { chart: "a", count: 2.5, sum: 3, min: 1, max: 2 }, 400, "invalid_count"],
+    ["min above max", { chart: "a", count: 2, sum: 3, min: 2, max: 1 }, 400, "inconsistent_aggregate"],
+    ["a sum no values between min and max can have", { chart: "a", count: 3, sum: 100, min: 1, max: 2 }, 400, "inconsistent_aggregate"],
+    ["last outside min and max", { chart: "a", count: 2, sum: 3, min: 1, max: 2, last: 5 }, 400, "inconsistent_aggregate"],
+    ["a max beyond MAX_VALUE", { chart: "a", count: 2, sum: 3, min: 1, max: 2e9 }, 400, "value_out_of_range"],
     ["an empty batch", [], 400, "empty_batch"],
     ["a number as the body", "42", 400, "invalid_body"],
   ];

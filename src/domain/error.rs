@@ -48,6 +48,10 @@ codes! {
     TimestampInMilliseconds = 400 "timestamp_in_milliseconds",
     TimestampInFuture = 400 "timestamp_in_future",
     TimestampTooOld = 400 "timestamp_too_old",
+    // Pre-aggregated points.
+    ConflictingFields = 400 "conflicting_fields",
+    InvalidCount = 400 "invalid_count",
+    InconsistentAggregate = 400 "inconsistent_aggregate",
     // Queries, images and settings.
     InvalidRange = 400 "invalid_range",
     InvalidStep = 400 "invalid_step",

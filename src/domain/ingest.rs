@@ -1,11 +1,14 @@
 //! Ingest payloads: one point, an array of points or `{"points":[...]}`, parsed into points grouped
-//! by series. A batch with one bad point is rejected whole, so nothing is half-written.
+//! by series. A batch with one bad point is rejected whole, so nothing is half-written. A point
+//! carries one `value`, or is pre-aggregated: `count`, `sum`, `min`, `max` and optionally `last`
+//! of values a client folded (see `aggregate`).
 //!
 //! The body is read in one pass straight from its text, strings borrowed from it: no JSON tree,
 //! and a series' chart name and labels are checked and built once, not once per point. That keeps
 //! a batch of 10,000 points well inside the CPU a Worker gets per request
 //! (`cargo bench --bench ingest_parse`).
 
+use crate::domain::aggregate::Aggregate;
 use crate::domain::bucket::{bucket_start, Bucket};
 use crate::domain::config::{Config, MAX_BODY_BYTES};
 use crate::domain::error::{ApiError, Code};
@@ -45,12 +48,14 @@ impl Value {
     }
 }
 
-/// The points of one series in a request, in the order they came.
+/// The points of one series in a request, in the order they came: single values, and apart from
+/// them the pre-aggregated points (kept apart so that the common case stays small and fast).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesPoints {
     pub chart: ChartName,
     pub labels: Labels,
     pub points: Vec<(Timestamp, Value)>,
+    pub aggregates: Vec<(Timestamp, Aggregate)>,
 }
 
 /// A parsed ingest request.
@@ -118,7 +123,7 @@ impl Batch {
                 // One point. Its error has no index, unless it also held `points` (then its
                 // unknown field): that answer always carried index 0.
                 points.reset();
-                points.point = point;
+                points.point = *point;
                 points.add_point();
                 if held_points.is_none() {
                     if let Some(e) = &mut points.error {
@@ -146,7 +151,10 @@ impl Batch {
             len += b.len;
             for s in &b.series {
                 match index.get(&(&s.chart, &s.labels)) {
-                    Some(&i) => series[i].points.extend_from_slice(&s.points),
+                    Some(&i) => {
+                        series[i].points.extend_from_slice(&s.points);
+                        series[i].aggregates.extend_from_slice(&s.aggregates);
+                    }
                     None => {
                         index.insert((&s.chart, &s.labels), series.len());
                         series.push(s.clone());
@@ -194,7 +202,9 @@ impl Batch {
         let size = self
             .series
             .iter()
-            .map(|s| 96 + 2 * s.chart.as_str().len() + 72 * s.points.len())
+            .map(|s| {
+                96 + 2 * s.chart.as_str().len() + 72 * s.points.len() + 128 * s.aggregates.len()
+            })
             .sum::<usize>();
         let mut params = Vec::new();
         let mut out = String::with_capacity(size.min(cap).saturating_add(2));
@@ -210,7 +220,7 @@ impl Batch {
             header.push_str(r#","l":"#);
             push_json_str(&mut header, &s.labels.canonical());
             header.push_str(r#","p":["#);
-            merge_by_second(&s.points, &mut buckets, &mut slots);
+            merge_by_second(s, &mut buckets, &mut slots);
             let mut open = false;
             for b in &buckets {
                 bucket.clear();
@@ -274,27 +284,25 @@ pub fn too_large_body() -> ApiError {
     )
 }
 
-/// Folds points into one partial bucket per whole second, in the order the seconds first appear,
-/// into `out` (emptied first). Points mostly come in time order, so a second is looked up in
-/// `slots` only once the seconds stopped rising.
-fn merge_by_second(
-    points: &[(Timestamp, Value)],
-    out: &mut Vec<Bucket>,
-    slots: &mut HashMap<i64, usize>,
-) {
+/// Folds a series' points into one partial bucket per whole second, in the order the seconds first
+/// appear, into `out` (emptied first): its single values, then its pre-aggregated points, which
+/// fold in as the values they stand for would have. Points mostly come in time order, so a second
+/// is looked up in `slots` only once the seconds stopped rising.
+fn merge_by_second(series: &SeriesPoints, out: &mut Vec<Bucket>, slots: &mut HashMap<i64, usize>) {
     out.clear();
     slots.clear();
     let mut rising = true;
-    for (ts, v) in points {
-        let b = Bucket {
-            ts: bucket_start(ts.secs(), 1),
-            count: 1,
-            sum: v.get(),
-            min: v.get(),
-            max: v.get(),
-            last: v.get(),
-            last_ts: ts.secs(),
-        };
+    let singles = series.points.iter().map(|(ts, v)| Bucket {
+        ts: bucket_start(ts.secs(), 1),
+        count: 1,
+        sum: v.get(),
+        min: v.get(),
+        max: v.get(),
+        last: v.get(),
+        last_ts: ts.secs(),
+    });
+    let folded = series.aggregates.iter().map(|(ts, a)| a.bucket(ts.secs()));
+    for b in singles.chain(folded) {
         if rising {
             match out.last_mut() {
                 Some(last) if last.ts == b.ts => {
@@ -342,7 +350,8 @@ enum Shape<'a> {
     Batch,
     /// An object: one point, or `{"points":[...]}` whose points are in the collector.
     Object {
-        point: RawPoint<'a>,
+        /// Boxed: a point's fields take some 300 bytes, the other shapes none.
+        point: Box<RawPoint<'a>>,
         /// Whether it held `points`, and whether that (the last one) was an array.
         points: Option<bool>,
         /// Whether it held `chart`, which makes it a point whatever else it holds.
@@ -489,6 +498,12 @@ struct RawPoint<'a> {
     ts: Option<Field<'a>>,
     /// Another name for `ts`.
     timestamp: Option<Field<'a>>,
+    /// The fields of a pre-aggregated point, in place of `value`.
+    count: Option<Field<'a>>,
+    sum: Option<Field<'a>>,
+    min: Option<Field<'a>>,
+    max: Option<Field<'a>>,
+    last: Option<Field<'a>>,
     labels: LabelsInput<'a>,
     /// The unknown field that comes first in alphabetical order (the one named before).
     unknown: Option<Cow<'a, str>>,
@@ -500,6 +515,11 @@ impl<'a> RawPoint<'a> {
         self.value = None;
         self.ts = None;
         self.timestamp = None;
+        self.count = None;
+        self.sum = None;
+        self.min = None;
+        self.max = None;
+        self.last = None;
         self.labels.clear();
         self.unknown = None;
     }
@@ -511,6 +531,11 @@ impl<'a> RawPoint<'a> {
             Key::Value => map.next_value_seed(FieldSeed(&mut self.value)),
             Key::Ts => map.next_value_seed(FieldSeed(&mut self.ts)),
             Key::Timestamp => map.next_value_seed(FieldSeed(&mut self.timestamp)),
+            Key::Count => map.next_value_seed(FieldSeed(&mut self.count)),
+            Key::Sum => map.next_value_seed(FieldSeed(&mut self.sum)),
+            Key::Min => map.next_value_seed(FieldSeed(&mut self.min)),
+            Key::Max => map.next_value_seed(FieldSeed(&mut self.max)),
+            Key::Last => map.next_value_seed(FieldSeed(&mut self.last)),
             Key::Labels => map.next_value_seed(self.labels.seed()),
             Key::Points => {
                 self.unknown_field(Cow::Borrowed("points"));
@@ -537,7 +562,7 @@ impl<'a> RawPoint<'a> {
             return Err(ApiError::new(
                 Code::UnknownField,
                 format!(
-                    "unknown field {name:?}; a point has chart, value, ts (or timestamp) and labels"
+                    "unknown field {name:?}; a point has chart, value (or count, sum, min, max and last), ts (or timestamp) and labels"
                 ),
             ));
         }
@@ -547,6 +572,9 @@ impl<'a> RawPoint<'a> {
                 "ts and timestamp are the same field (timestamp is another name for ts); send one of them",
             ));
         }
+        // Read now, while the fields may still be borrowed, and reported in their turn below.
+        let reading = self.reading(cfg.max_value);
+        let ts = self.time(cfg, now);
         let chart = match &self.chart {
             Some(Field::Text(s)) => s.as_ref(),
             Some(_) => return Err(ApiError::new(Code::InvalidChart, "chart must be a string")),
@@ -570,53 +598,105 @@ impl<'a> RawPoint<'a> {
             Some(slot) => Series::Seen(slot),
             None => Series::New(ChartName::parse(chart)?),
         };
-        let value = match &self.value {
-            Some(Field::Number(n)) => Value::parse(*n, cfg.max_value)?,
-            Some(Field::Text(s)) => {
-                return Err(ApiError::new(
-                    Code::InvalidValue,
-                    format!("value must be a JSON number, not the string {s:?}: drop the quotes"),
-                ))
-            }
-            Some(Field::Null) => {
-                return Err(ApiError::new(
-                    Code::InvalidValue,
-                    "value is null; send a number",
-                ))
-            }
-            Some(Field::Other) => {
-                return Err(ApiError::new(
-                    Code::InvalidValue,
-                    "value must be a finite number",
-                ))
-            }
-            None => {
-                return Err(ApiError::new(
-                    Code::MissingField,
-                    "value is missing; every point carries a number",
-                ))
-            }
-        };
-        let (name, ts) = match (&self.ts, &self.timestamp) {
-            (Some(ts), _) => ("ts", Some(ts)),
-            (None, ts) => ("timestamp", ts.as_ref()),
-        };
-        let ts = match ts {
-            None | Some(Field::Null) => Timestamp::from_secs(now),
-            Some(Field::Number(n)) => Timestamp::parse(*n, now, cfg.retention_seconds())?,
-            Some(_) => {
-                return Err(ApiError::new(
-                    Code::InvalidTimestamp,
-                    format!("{name} must be a number of unix seconds"),
-                ))
-            }
-        };
+        let reading = reading?;
+        let ts = ts?;
         let slot = match series {
             Series::Seen(slot) => slot,
             Series::New(chart) => groups.insert(hash, chart, Labels::from_sorted(labels?)?),
         };
-        groups.series[slot].points.push((ts, value));
+        let series = &mut groups.series[slot];
+        match reading {
+            Reading::Value(value) => series.points.push((ts, value)),
+            Reading::Aggregate(aggregate) => series.aggregates.push((ts, aggregate)),
+        }
         Ok(())
+    }
+
+    /// What the point carries: one value, or the fields of a pre-aggregated point (any of count,
+    /// sum, min, max and last makes it one), never both.
+    fn reading(&self, max_value: f64) -> Result<Reading, ApiError> {
+        let aggregate = self.count.is_some()
+            || self.sum.is_some()
+            || self.min.is_some()
+            || self.max.is_some()
+            || self.last.is_some();
+        if !aggregate {
+            return match &self.value {
+                Some(field) => number(field, "value", Code::InvalidValue)
+                    .and_then(|n| Value::parse(n, max_value))
+                    .map(Reading::Value),
+                None => Err(ApiError::new(
+                    Code::MissingField,
+                    "value is missing; every point carries a number",
+                )),
+            };
+        }
+        if self.value.is_some() {
+            return Err(ApiError::new(
+                Code::ConflictingFields,
+                "a point carries either value or count, sum, min, max and last (a pre-aggregated point), not both",
+            ));
+        }
+        let required = |field: &Option<Field>, name: &str, code: Code| {
+            match field {
+            Some(field) => number(field, name, code),
+            None => Err(ApiError::new(
+                Code::MissingField,
+                format!("{name} is missing; a pre-aggregated point carries count, sum, min and max (and may carry last)"),
+            )),
+        }
+        };
+        let count = required(&self.count, "count", Code::InvalidCount)?;
+        let sum = required(&self.sum, "sum", Code::InvalidValue)?;
+        let min = required(&self.min, "min", Code::InvalidValue)?;
+        let max = required(&self.max, "max", Code::InvalidValue)?;
+        let last = match &self.last {
+            Some(field) => Some(number(field, "last", Code::InvalidValue)?),
+            None => None,
+        };
+        Aggregate::parse(count, sum, min, max, last, max_value).map(Reading::Aggregate)
+    }
+
+    /// The point's time: `ts` or `timestamp`, or now when it has neither.
+    fn time(&self, cfg: &Config, now: f64) -> Result<Timestamp, ApiError> {
+        let (name, ts) = match (&self.ts, &self.timestamp) {
+            (Some(ts), _) => ("ts", Some(ts)),
+            (None, ts) => ("timestamp", ts.as_ref()),
+        };
+        match ts {
+            None | Some(Field::Null) => Ok(Timestamp::from_secs(now)),
+            Some(Field::Number(n)) => Timestamp::parse(*n, now, cfg.retention_seconds()),
+            Some(_) => Err(ApiError::new(
+                Code::InvalidTimestamp,
+                format!("{name} must be a number of unix seconds"),
+            )),
+        }
+    }
+}
+
+/// What a point carries.
+enum Reading {
+    Value(Value),
+    Aggregate(Aggregate),
+}
+
+/// A numeric field of a point; anything but a JSON number is refused with `code`, naming the
+/// field.
+fn number(field: &Field, name: &str, code: Code) -> Result<f64, ApiError> {
+    match field {
+        Field::Number(n) => Ok(*n),
+        Field::Text(s) => Err(ApiError::new(
+            code,
+            format!("{name} must be a JSON number, not the string {s:?}: drop the quotes"),
+        )),
+        Field::Null => Err(ApiError::new(
+            code,
+            format!("{name} is null; send a number"),
+        )),
+        Field::Other => Err(ApiError::new(
+            code,
+            format!("{name} must be a finite number"),
+        )),
     }
 }
 
@@ -676,6 +756,7 @@ impl Groups {
             chart,
             labels,
             points: Vec::new(),
+            aggregates: Vec::new(),
         });
         slot
     }
@@ -744,6 +825,11 @@ enum Key<'a> {
     Value,
     Ts,
     Timestamp,
+    Count,
+    Sum,
+    Min,
+    Max,
+    Last,
     Labels,
     Points,
     Other(Cow<'a, str>),
@@ -758,6 +844,11 @@ impl Key<'_> {
             [b't', b's'] => Key::Ts,
             [b't', b'i', b'm', b'e', b's', b't', b'a', b'm', b'p'] => Key::Timestamp,
             [b'l', b'a', b'b', b'e', b'l', b's'] => Key::Labels,
+            [b'c', b'o', b'u', b'n', b't'] => Key::Count,
+            [b's', b'u', b'm'] => Key::Sum,
+            [b'm', b'i', b'n'] => Key::Min,
+            [b'm', b'a', b'x'] => Key::Max,
+            [b'l', b'a', b's', b't'] => Key::Last,
             [b'p', b'o', b'i', b'n', b't', b's'] => Key::Points,
             _ => return None,
         })
@@ -814,7 +905,7 @@ impl<'a> Visitor<'a> for BodySeed<'_, '_, 'a> {
     }
 
     fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<Shape<'a>, A::Error> {
-        let mut point = RawPoint::default();
+        let mut point = Box::<RawPoint>::default();
         let (mut points, mut chart, mut others) = (None, false, false);
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if let Key::Points = key {
@@ -1438,7 +1529,7 @@ mod tests {
             .iter()
             .map(|s| {
                 let (mut buckets, mut slots) = (Vec::new(), HashMap::new());
-                merge_by_second(&s.points, &mut buckets, &mut slots);
+                merge_by_second(s, &mut buckets, &mut slots);
                 Group {
                     c: s.chart.as_str(),
                     l: serde_json::to_string(s.labels.as_map()).unwrap(),
@@ -1526,5 +1617,149 @@ mod tests {
             v[0]["p"],
             json!([[1699999000, 4, 18.0, 1.0, 9.0, 9.0, 1699999000.9]])
         );
+    }
+
+    #[test]
+    fn a_pre_aggregated_point_is_kept_apart_from_single_values_in_its_series() {
+        let b = parse(
+            r#"[{"chart":"page.ms","value":7,"ts":1699999000},
+                {"chart":"page.ms","ts":1699999001,"count":120,"sum":5400.5,"min":12.1,"max":410,"last":33}]"#,
+        )
+        .unwrap();
+        assert_eq!((b.len, b.series.len()), (2, 1));
+        let s = &b.series[0];
+        assert_eq!(s.points.len(), 1);
+        let (ts, a) = s.aggregates[0];
+        assert_eq!(ts, Timestamp::from_secs(1_699_999_001.0));
+        assert_eq!(
+            (a.count(), a.sum(), a.min(), a.max(), a.last()),
+            (120, 5400.5, 12.1, 410.0, 33.0)
+        );
+    }
+
+    #[test]
+    fn a_pre_aggregated_point_reaches_sql_as_the_values_it_folds_would() {
+        let t = 1_699_999_000.0;
+        let values = [12.0, 410.0, 33.5, 20.0, 33.0];
+        let raw: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                format!(
+                    r#"{{"chart":"a","value":{v},"ts":{}}}"#,
+                    t + i as f64 / 10.0
+                )
+            })
+            .collect();
+        let raw = parse(&format!("[{}]", raw.join(","))).unwrap();
+        let folded = parse(&format!(
+            r#"{{"chart":"a","ts":{},"count":5,"sum":508.5,"min":12,"max":410,"last":33}}"#,
+            t + 0.4
+        ))
+        .unwrap();
+        assert_eq!(folded.to_sql_json(), raw.to_sql_json());
+    }
+
+    #[test]
+    fn a_pre_aggregated_point_merges_with_single_values_of_its_second() {
+        let b = parse(
+            r#"[{"chart":"a","value":1,"ts":1699999000.9},
+                {"chart":"a","ts":1699999000.5,"count":3,"sum":12,"min":2,"max":6,"last":4}]"#,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b.to_sql_json()).unwrap();
+        assert_eq!(
+            v[0]["p"],
+            json!([[1699999000, 4, 13.0, 1.0, 6.0, 1.0, 1699999000.9]])
+        );
+    }
+
+    #[test]
+    fn a_pre_aggregated_point_of_one_value_is_written_as_that_value() {
+        let a =
+            parse(r#"{"chart":"a","ts":1699999000,"count":1,"sum":5,"min":5,"max":5}"#).unwrap();
+        let v = parse(r#"{"chart":"a","ts":1699999000,"value":5}"#).unwrap();
+        assert_eq!(a.to_sql_json(), v.to_sql_json());
+    }
+
+    #[test]
+    fn value_and_count_together_are_conflicting_fields() {
+        for body in [
+            r#"{"chart":"a","value":1,"count":1,"sum":1,"min":1,"max":1}"#,
+            r#"{"chart":"a","value":1,"last":1}"#,
+        ] {
+            let e = parse(body).unwrap_err();
+            assert_eq!((e.status, e.code), (400, Code::ConflictingFields), "{body}");
+            assert!(e.message.contains("value") && e.message.contains("count"));
+        }
+    }
+
+    #[test]
+    fn a_pre_aggregated_point_without_sum_names_what_is_missing() {
+        let e = parse(r#"{"chart":"a","count":2,"min":1,"max":3}"#).unwrap_err();
+        assert_eq!(e.code, Code::MissingField);
+        assert!(e.message.starts_with("sum is missing"), "{}", e.message);
+        let e = parse(r#"{"chart":"a","last":3}"#).unwrap_err();
+        assert!(e.message.starts_with("count is missing"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_count_in_quotes_is_an_invalid_count_with_a_hint() {
+        let e = parse(r#"{"chart":"a","count":"2","sum":4,"min":1,"max":3}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidCount);
+        assert!(e.message.contains("quotes"));
+        let e = parse(r#"{"chart":"a","count":2.5,"sum":4,"min":1,"max":3}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidCount);
+        let e = parse(r#"{"chart":"a","count":2,"sum":null,"min":1,"max":3}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidValue);
+        assert!(e.message.starts_with("sum is null"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_inconsistent_pre_aggregated_point_in_a_batch_names_its_index() {
+        let e =
+            parse(r#"[{"chart":"a","value":1},{"chart":"a","count":2,"sum":100,"min":1,"max":3}]"#)
+                .unwrap_err();
+        assert_eq!((e.code, e.index), (Code::InconsistentAggregate, Some(1)));
+        let e = parse(r#"{"chart":"a","count":2,"sum":4,"min":1,"max":3e9}"#).unwrap_err();
+        assert_eq!(e.code, Code::ValueOutOfRange);
+        assert!(e.message.starts_with("max "), "{}", e.message);
+    }
+
+    #[test]
+    fn a_pre_aggregated_point_takes_labels_and_times_as_a_value_does() {
+        let b = parse(
+            r#"[{"chart":"a","count":2,"sum":4,"min":1,"max":3,"labels":{"h":"x"}},
+                {"chart":"a","value":9,"labels":{"h":"x"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(b.series.len(), 1);
+        assert_eq!(b.series[0].labels.canonical(), r#"{"h":"x"}"#);
+        assert_eq!(b.series[0].aggregates[0].0, Timestamp::from_secs(NOW));
+        let e = parse(r#"{"chart":"a","count":2,"sum":4,"min":1,"max":3,"ts":1700000000000}"#)
+            .unwrap_err();
+        assert_eq!(e.code, Code::TimestampInMilliseconds);
+        let e = parse(r#"{"chart":"a","count":2,"sum":4,"min":1,"max":3,"labels":5}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidLabels);
+    }
+
+    #[test]
+    fn a_bad_chart_is_reported_before_a_bad_aggregate_and_a_bad_aggregate_before_a_bad_ts() {
+        let e = parse(r#"{"chart":"","count":0,"sum":4,"min":1,"max":3,"ts":"x"}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidChart);
+        let e = parse(r#"{"chart":"a","count":0,"sum":4,"min":1,"max":3,"ts":"x"}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidCount);
+    }
+
+    #[test]
+    fn combined_batches_keep_pre_aggregated_points_too() {
+        let a = parse(r#"{"chart":"a","count":2,"sum":4,"min":1,"max":3}"#).unwrap();
+        let b =
+            parse(r#"[{"chart":"a","value":1},{"chart":"a","count":3,"sum":3,"min":1,"max":1}]"#)
+                .unwrap();
+        let both = Batch::combine([&a, &b]);
+        assert_eq!(both.series.len(), 1);
+        assert_eq!(both.series[0].aggregates.len(), 2);
+        assert_eq!(both.series[0].points.len(), 1);
     }
 }

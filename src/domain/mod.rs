@@ -1,5 +1,6 @@
 //! The domain of pushplot, free of the `worker` crate so that `cargo test` runs it natively.
 
+pub mod aggregate;
 pub mod alert;
 pub mod bucket;
 pub mod chart;
