@@ -127,8 +127,7 @@ CREATE TABLE jobs (
   channels TEXT
 ) WITHOUT ROWID;
 
--- The scheduled handler reads only the jobs that are due for a look, not one row per job.
-CREATE INDEX jobs_check ON jobs (check_at) WHERE check_at IS NOT NULL;
+-- No index on check_at (migration 0008): a ping would write its entry as one more row.
 
 -- Finished runs, numbered per job; the newest 100 are kept.
 CREATE TABLE runs (

@@ -52,11 +52,11 @@ export async function dayOfCost({ p, scheduled, smoke }) {
   const hour = Math.floor(now / 3600) * 3600;
   // Two minutes back must stay in this hour's row: in the first minutes of an hour, use the last.
   const minute = now - 120 < hour ? hour - 60 : now - 60;
-  const seed = async (chart, every, labels, end = minute - 60) => {
-    for (let i = 0; i < full; i += 1000) {
+  const seed = async (chart, every, labels, end = minute - 60, n = full) => {
+    for (let i = 0; i < n; i += 1000) {
       const batch = [];
-      for (let j = i; j < Math.min(full, i + 1000); j++) {
-        batch.push({ chart, value: j % 97, ts: end - (full - 1 - j) * every, ...(labels ? { labels } : {}) });
+      for (let j = i; j < Math.min(n, i + 1000); j++) {
+        batch.push({ chart, value: j % 97, ts: end - (n - 1 - j) * every, ...(labels ? { labels } : {}) });
       }
       await p.ingest(batch);
     }
@@ -67,9 +67,17 @@ export async function dayOfCost({ p, scheduled, smoke }) {
     for (let h = 0; h < P.label_sets; h++) await seed(`day.l${i}`, 60, { host: `h${h}` });
   }
   for (let i = 0; i < P.five_minute_charts; i++) await seed(`day.f${i}`, 300);
+  // A week of runs (a job keeps its newest 100), so that each success also drops the oldest run.
+  for (let i = 0; i < 3 && !smoke; i++) {
+    for (let r = 0; r < 100; r++) {
+      await p.call(`/api/v1/ping/day.j${i}/start`, { method: "POST" });
+      await p.call(`/api/v1/ping/day.j${i}`, { method: "POST" });
+    }
+  }
   const openers = 5;
   const opening = hour;
-  for (let i = 0; i < openers; i++) await seed(`day.o${i}`, 60, undefined, opening - 60);
+  // An hour more than they keep: the point that opens a row also drops the oldest, as every hour.
+  for (let i = 0; i < openers; i++) await seed(`day.o${i}`, 60, undefined, opening - 60, smoke ? full : full + 60);
   for (let i = 0; i < P.jobs; i++) {
     await p.call(`/api/v1/jobs/day.j${i}`, { method: "PUT", body: JSON.stringify({ period: "5m", grace: "5m" }) });
     await seed(`day.j${i}.duration`, 300);

@@ -42,6 +42,20 @@ describe("trimming", () => {
     assert.equal(list[0].points, 1000);
   });
 
+  test("a sparse hour between full ones does not hide where the newest MAX_POINTS begin", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "5" } });
+    const hour = (h) => Math.floor(nowSecs() / 3600) * 3600 - h * 3600;
+    await c.ingest([0, 1, 2].map((i) => ({ chart: "sparse", value: i, ts: hour(5) + i * 60 })));
+    await c.ingest({ chart: "sparse", value: 3, ts: hour(4) });
+    // Seven buckets in one later hour: the cut falls inside it, past both older hours.
+    for (let i = 0; i < 7; i++) await c.ingest({ chart: "sparse", value: 10 + i, ts: hour(3) + i * 60 });
+    const p = (await c.get("/api/v1/charts/sparse?from=6h")).body.points;
+    assert.deepEqual(p.map((x) => x.value), [12, 13, 14, 15, 16]);
+    const [listed] = (await c.get("/api/v1/charts")).body.charts;
+    assert.equal(listed.points, 5);
+    assert.equal(listed.first_ts, hour(3) + 120);
+  });
+
   test("a point older than everything a full series keeps is not kept", async () => {
     const c = await worker({ vars: { MAX_POINTS: "5" } });
     const start = await fill(c, "full", 5);

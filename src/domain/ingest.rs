@@ -141,6 +141,13 @@ impl Batch {
         points.finish()
     }
 
+    /// Whether every series holds a single point or aggregate, so that SQL has nothing to fold.
+    pub fn one_partial_each(&self) -> bool {
+        self.series
+            .iter()
+            .all(|s| s.points.len() + s.aggregates.len() == 1)
+    }
+
     /// Several requests' batches as one, series by series, in the order they came, so that one
     /// transaction can write them all (group commit).
     pub fn combine<'a>(batches: impl IntoIterator<Item = &'a Batch>) -> Batch {
@@ -1106,6 +1113,14 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_batch_of_one_point_per_series_needs_no_folding_and_two_in_a_series_do() {
+        let one = parse(r#"[{"chart":"a","value":1},{"chart":"b","value":2}]"#).unwrap();
+        assert!(one.one_partial_each());
+        let two = parse(r#"[{"chart":"a","value":1},{"chart":"a","value":2}]"#).unwrap();
+        assert!(!two.one_partial_each());
     }
 
     #[test]

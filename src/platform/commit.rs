@@ -8,9 +8,9 @@ use crate::domain::config::Config;
 use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
 use crate::domain::round::{self, MAX_PARAM_BYTES};
-use crate::platform::db::{Cost, Db};
+use crate::platform::db::{Cost, Db, Wrote};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_millis(2);
@@ -41,6 +41,22 @@ struct Member {
     ticket: u64,
     params: Vec<String>,
     bytes: usize,
+    /// Every series of the batch has one partial bucket (`Batch::one_partial_each`).
+    one_each: bool,
+    /// Its series, as `series_key` spells them.
+    keys: Vec<String>,
+}
+
+/// How many series this isolate remembers as written; past it, it forgets them all.
+const KNOWN_MAX: usize = 50_000;
+
+/// A series as the set of known ones holds it.
+fn series_key(chart: &str, labels: &str) -> String {
+    let mut k = String::with_capacity(chart.len() + labels.len() + 1);
+    k.push_str(chart);
+    k.push('\0');
+    k.push_str(labels);
+    k
 }
 
 thread_local! {
@@ -53,6 +69,11 @@ thread_local! {
     static QUEUE: RefCell<VecDeque<Member>> = const { RefCell::new(VecDeque::new()) };
     static DONE: RefCell<HashMap<u64, Outcome>> = RefCell::new(HashMap::new());
     static LAST_ROUND: Cell<usize> = const { Cell::new(1) };
+    /// Series this isolate has written, so that a write into them leaves out the statements
+    /// that make sure they exist (three rows read per point). A series deleted since (its chart
+    /// deleted, or emptied by retention) makes that write store nothing, and it is made again
+    /// in full (`Wrote::SeriesMissing`): a wrong entry costs a call, never a point.
+    static KNOWN: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
 fn now_ms() -> f64 {
@@ -75,6 +96,12 @@ pub async fn write(db: &Db, batch: &Batch, cfg: &Config, now: f64) -> Outcome {
             ticket,
             params,
             bytes,
+            one_each: batch.one_partial_each(),
+            keys: batch
+                .series
+                .iter()
+                .map(|s| series_key(s.chart.as_str(), &s.labels.canonical()))
+                .collect(),
         })
     });
     loop {
@@ -206,10 +233,37 @@ async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> 
             continue;
         }
         let before = db.cost();
-        let result = db.ingest(&as_strs(&packed), cfg, now).await;
+        // Alone, a batch of one partial per series needs no folding in SQL; members of a round
+        // may share a series.
+        let one_each = group.len() == 1 && group[0].one_each && packed.len() == 1;
+        let known = KNOWN.with(|k| {
+            let k = k.borrow();
+            group
+                .iter()
+                .all(|m| m.keys.iter().all(|key| k.contains(key)))
+        });
+        let mut result = db
+            .ingest(&as_strs(&packed), one_each, known, cfg, now)
+            .await;
+        if result == Ok(Wrote::SeriesMissing) {
+            // Nothing was stored: forget these series and write again, making sure of them.
+            KNOWN.with(|k| {
+                let mut k = k.borrow_mut();
+                for key in group.iter().flat_map(|m| &m.keys) {
+                    k.remove(key);
+                }
+            });
+            queries += 2 * packed.len();
+            result = db
+                .ingest(&as_strs(&packed), one_each, false, cfg, now)
+                .await;
+        }
         let cost = db.cost().since(before);
         match result {
-            Ok(()) => {
+            Ok(_) => {
+                if !known {
+                    remember(group);
+                }
                 for slot in &mut outcomes[from..to] {
                     *slot = Some(Ok(Written {
                         cost,
@@ -234,6 +288,17 @@ async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> 
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Err(ApiError::write_unconfirmed())))
         .collect()
+}
+
+/// Keeps the series of members just written, as existing.
+fn remember(group: &[Member]) {
+    KNOWN.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.len() > KNOWN_MAX {
+            k.clear();
+        }
+        k.extend(group.iter().flat_map(|m| m.keys.iter().cloned()));
+    });
 }
 
 /// The batch as D1-sized SQL parameters.

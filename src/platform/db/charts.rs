@@ -17,8 +17,6 @@ pub struct SeriesRow {
     pub id: f64,
     pub chart: String,
     pub labels: String,
-    /// MAX_POINTS as of the series' latest ingest: the cut readers apply.
-    pub cap: f64,
     pub bucket_seconds: u32,
     pub public: i64,
 }
@@ -29,7 +27,6 @@ pub struct ListRow {
     pub labels: String,
     pub bucket_seconds: u32,
     pub public: i64,
-    pub cap: i64,
     /// `[upto, ts, [count, sum, min, max, last, last_ts]]`: the newest chunk's `upto`
     /// (`domain::chunk`) and its newest bucket, as JSON.
     pub newest: Option<String>,
@@ -57,7 +54,7 @@ impl Db {
         cfg: &Config,
     ) -> Result<Vec<SeriesRow>> {
         let wanted = labels.map_or_else(|| "{}".to_string(), Labels::canonical);
-        let cols = "s.id, s.chart, s.labels, s.cap,
+        let cols = "s.id, s.chart, s.labels,
             COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public
             FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart";
         self.all(
@@ -110,7 +107,7 @@ impl Db {
     pub async fn buckets(
         &self,
         series_id: f64,
-        cap: f64,
+        cap: u32,
         from: i64,
         to: i64,
         limit: usize,
@@ -150,7 +147,7 @@ impl Db {
             worker::console_error!("d1 decode chunks: {e}");
             ApiError::internal()
         })?;
-        let mut buckets = kept(chunks, top, cap as i64);
+        let mut buckets = kept(chunks, top, i64::from(cap));
         buckets.retain(|b| b.ts >= from && b.ts < to);
         let extra = buckets.len().saturating_sub(limit);
         buckets.drain(..extra);
@@ -178,47 +175,56 @@ impl Db {
             },
             ChartLimit::names,
         );
-        // The newest chunk's `upto`, probed per use: one index row each time, cheaper than a
-        // temporary table. Each series reads its newest chunk, the oldest chunk it still keeps
-        // (past the few a full series holds beyond its cap) and the chunks of its sparkline:
-        // with `since`, from the hour of the oldest bucket that may end after it (so mostly the
-        // newest chunk alone); without, those back to the
-        // chunk holding the sparkline's oldest bucket (found by `upto`, walking back from the
+        // Each series reads its newest chunk (`t`, joined once: two index rows), the oldest
+        // chunk it keeps a bucket of (walking up from the oldest: one row, two when the oldest
+        // hour is wholly past the cap; a walk that stops at a match never reads into the next
+        // series, so the rows read do not tell whether another chart follows) and the chunks of
+        // its sparkline: with `since`, from the hour of the oldest bucket that may
+        // end after it, which is mostly `t` alone and then costs nothing more; without, back to
+        // the chunk holding the sparkline's oldest bucket (found by `upto`, walking back from the
         // newest, so a sparse series reads as far as it must and a dense one an hour or two).
-        let top = "(SELECT t.upto FROM chunks AS t WHERE t.series_id = s.id
-                    ORDER BY t.start DESC LIMIT 1)";
+        let since_hour = format!(
+            "CAST((?5 - COALESCE(c.bucket_seconds, ?2) + 1) / {CHUNK_SECONDS} AS INTEGER) * {CHUNK_SECONDS}"
+        );
         let columns = format!(
-            "s.chart, s.labels, s.cap,
+            "s.chart, s.labels,
                 COALESCE(c.bucket_seconds, ?2) AS bucket_seconds, COALESCE(c.public, 0) AS public,
-                (SELECT json_array(k.upto, k.newest, json(k.b -> ('$.\"' || k.newest || '\"')))
-                   FROM chunks AS k WHERE k.series_id = s.id ORDER BY k.start DESC LIMIT 1) AS newest,
+                CASE WHEN t.series_id IS NOT NULL THEN
+                  json_array(t.upto, t.newest, json(t.b -> ('$.\"' || t.newest || '\"')))
+                END AS newest,
                 (SELECT json_array(k.n, k.upto, json(k.b)) FROM chunks AS k
-                   WHERE k.series_id = s.id AND k.upto > {top} - s.cap
+                   WHERE k.series_id = s.id AND k.upto > t.upto - ?6
                    ORDER BY k.start LIMIT 1) AS bottom,
-                CASE WHEN ?3 > 0 THEN
+                CASE
+                  WHEN ?3 <= 0 OR t.series_id IS NULL THEN NULL
+                  WHEN ?5 > -9.0e15 AND t.start < {since_hour} THEN '[]'
+                  WHEN ?5 > -9.0e15 AND t.start - {CHUNK_SECONDS} < {since_hour} THEN
+                    json_array(json_array(t.n, t.upto, json(t.b)))
+                  ELSE
                   (SELECT json_group_array(json_array(r.n, r.upto, json(r.b))) FROM
                      (SELECT k.n, k.upto, k.b FROM chunks AS k
                       WHERE k.series_id = s.id
-                        AND k.start > CASE
-                          WHEN ?5 > -9.0e15 THEN CAST((?5 - COALESCE(c.bucket_seconds, ?2) + 1)
-                                                      / {CHUNK_SECONDS} AS INTEGER) * {CHUNK_SECONDS} - 1
+                        AND k.start >= CASE
+                          WHEN ?5 > -9.0e15 THEN {since_hour}
                           ELSE COALESCE((SELECT j.start FROM chunks AS j WHERE j.series_id = s.id
-                                           AND j.upto - j.n <= {top} - MIN(?3, s.cap)
-                                         ORDER BY j.start DESC LIMIT 1) - 1, -9.0e15) END
+                                           AND j.upto - j.n <= t.upto - MIN(?3, ?6)
+                                         ORDER BY j.start DESC LIMIT 1), -9.0e15) END
                       ORDER BY k.start DESC) AS r)
                 END AS spark"
         );
+        let newest = "LEFT JOIN chunks AS t ON t.series_id = s.id AND t.start =
+            (SELECT x.start FROM chunks AS x WHERE x.series_id = s.id ORDER BY x.start DESC LIMIT 1)";
         let (names_clause, from, until) = names_where(&names, "s.chart", 1, 4);
         let sql = if public_only {
             format!(
                 // CROSS JOIN keeps charts, the few with settings, as the outer loop.
-                "SELECT {columns} FROM charts AS c CROSS JOIN series AS s ON s.chart = c.name
+                "SELECT {columns} FROM charts AS c CROSS JOIN series AS s ON s.chart = c.name {newest}
                  WHERE c.public = 1 AND {names_clause}
                  ORDER BY s.chart, s.labels"
             )
         } else {
             format!(
-                "SELECT {columns} FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart
+                "SELECT {columns} FROM series AS s LEFT JOIN charts AS c ON c.name = s.chart {newest}
                  WHERE {names_clause}
                  ORDER BY s.chart, s.labels"
             )
@@ -227,7 +233,14 @@ impl Db {
         let since = since.map_or(-9.0e15, |t| t as f64);
         self.all(
             &sql,
-            &[from, num(cfg.bucket_seconds), num(spark), until, num(since)],
+            &[
+                from,
+                num(cfg.bucket_seconds),
+                num(spark),
+                until,
+                num(since),
+                num(cfg.max_points),
+            ],
         )
         .await
     }
@@ -281,6 +294,7 @@ impl Db {
         chart: &str,
         bucket_seconds: u32,
         public: Option<bool>,
+        cap: u32,
         now: f64,
     ) -> Result<()> {
         let c = text(chart);
@@ -295,7 +309,7 @@ impl Db {
                               k.upto - k.n + ROW_NUMBER() OVER (
                                 PARTITION BY k.series_id, k.start ORDER BY CAST(e.key AS INTEGER)) AS seq,
                               (SELECT t.upto FROM chunks AS t WHERE t.series_id = k.series_id
-                               ORDER BY t.start DESC LIMIT 1) - s.cap AS past
+                               ORDER BY t.start DESC LIMIT 1) - ?3 AS past
                        FROM series AS s JOIN chunks AS k ON k.series_id = s.id, json_each(k.b) AS e
                        WHERE s.chart = ?1
                      ), ranked AS (
@@ -312,7 +326,7 @@ impl Db {
                             json_group_object(CAST(bts AS TEXT), json(bucket))
                      FROM merged GROUP BY sid, hour ORDER BY sid, hour"
                 ),
-                &[c.clone(), size.clone()],
+                &[c.clone(), size.clone(), num(cap)],
             )?,
             self.stmt(
                 "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",
@@ -330,16 +344,16 @@ impl Db {
     }
 
     /// Deletes a chart's chunks, series and settings. Returns (chunks, series, settings) deleted.
-    pub async fn delete_chart(&self, chart: &str) -> Result<(usize, usize, usize)> {
+    pub async fn delete_chart(&self, chart: &str, cap: u32) -> Result<(usize, usize, usize)> {
         let c = text(chart);
         let r = self
             .batch(vec![
                 // The buckets a reader saw: each series' held ones up to its cap.
                 self.stmt(
-                    "SELECT COALESCE(SUM(MIN(s.cap, COALESCE(
+                    "SELECT COALESCE(SUM(MIN(?2, COALESCE(
                        (SELECT SUM(k.n) FROM chunks AS k WHERE k.series_id = s.id), 0))), 0) AS n
                      FROM series AS s WHERE s.chart = ?1",
-                    std::slice::from_ref(&c),
+                    &[c.clone(), num(cap)],
                 )?,
                 self.stmt(
                     "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE chart = ?1)",

@@ -11,22 +11,31 @@ use crate::domain::error::ApiError;
 // with the latest time: MAX over the time printed at a fixed width with the value's JSON text
 // after it. A window function (ROW_NUMBER) said the same for 5 more rows read per point, as D1
 // counts its sorter. Partials of a series never share a second within a parameter; were two
-// stamped alike, either is the last, as before.
-const UPSERT_BUCKETS: &str = concat!(
-    "
+// stamped alike, either is the last, as before. A series that does not exist joins as NULL, and
+// the chunk's NOT NULL series_id refuses the whole transaction: a write that skipped making sure
+// of its series (`known`) then stores nothing and is made again in full.
+macro_rules! partials {
+    () => {
+        "
 WITH g AS (
   SELECT j.value ->> 'c' AS chart, j.value ->> 'l' AS labels, j.value -> 'p' AS pts
   FROM json_each(?1) AS j
 ), gs AS (
   SELECT s.id AS sid, CAST(COALESCE(c.bucket_seconds, ?2) AS INTEGER) AS bs, g.pts
-  FROM g JOIN series AS s ON s.chart = g.chart AND s.labels = g.labels
+  FROM g LEFT JOIN series AS s ON s.chart = g.chart AND s.labels = g.labels
   LEFT JOIN charts AS c ON c.name = g.chart
 ), pt AS (
   SELECT gs.sid, (e.value ->> 0) / gs.bs * gs.bs AS bts, e.value ->> 1 AS n, e.value ->> 2 AS s,
          e.value ->> 3 AS mn, e.value ->> 4 AS mx, e.value -> 5 AS l, e.value ->> 6 AS lt
   FROM gs, json_each(gs.pts) AS e
 )
-INSERT INTO chunks (series_id, start, newest, n, b)
+INSERT INTO chunks (series_id, start, newest, n, b)"
+    };
+}
+
+const UPSERT_BUCKETS: &str = concat!(
+    partials!(),
+    "
 SELECT sid, bts / 3600 * 3600, bts, 1, json_object(CAST(bts AS TEXT), json_array(SUM(n), SUM(s),
        MIN(mn), MAX(mx), json(substr(MAX(printf('%024.6f', lt) || l), 25)), MAX(lt)))
 FROM pt WHERE true GROUP BY sid, bts
@@ -34,14 +43,49 @@ FROM pt WHERE true GROUP BY sid, bts
     merge_into_chunk!()
 );
 
+// The same when every series has one partial bucket: nothing to fold, and no GROUP BY, whose
+// sorter D1 counts as one or two rows read more per point.
+const UPSERT_ONE_EACH: &str = concat!(
+    partials!(),
+    "
+SELECT sid, bts / 3600 * 3600, bts, 1, json_object(CAST(bts AS TEXT), json_array(n, s, mn, mx, json(l), lt))
+FROM pt WHERE true
+",
+    merge_into_chunk!()
+);
+
+/// What SQLite says when a point's series does not exist (see UPSERT_BUCKETS).
+const SERIES_MISSING: &str = "NOT NULL constraint failed: chunks.series_id";
+
+/// How an ingest ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrote {
+    Stored,
+    /// Only with `known`: a series was not there, and nothing was stored.
+    SeriesMissing,
+}
+
 impl Db {
     /// Writes batches, given as their SQL parameters (`Batch::to_sql_json`), in one transaction
     /// and one round trip: per parameter, make sure every series exists (carrying the current
-    /// MAX_POINTS and MAX_SERIES_PER_CHART), then fold the points into their buckets. Numbering and
+    /// MAX_POINTS and MAX_SERIES_PER_CHART), then fold the points into their buckets. `one_each`
+    /// says that every series of every parameter has a single partial bucket
+    /// (`Batch::one_partial_each`). Numbering and
     /// trimming happen in the `chunk_added` trigger, the series limit in `series_added`. Every
     /// statement reads only the rows the request touches, so the cost does not grow with what a
     /// chart already holds.
-    pub async fn ingest(&self, params: &[&str], cfg: &Config, now: f64) -> Result<()> {
+    ///
+    /// With `known`, the caller has seen every series written before and the statements that
+    /// make sure of them are left out (three rows read per point); if one is gone after all,
+    /// nothing is stored and the answer is `Wrote::SeriesMissing`.
+    pub async fn ingest(
+        &self,
+        params: &[&str],
+        one_each: bool,
+        known: bool,
+        cfg: &Config,
+        now: f64,
+    ) -> Result<Wrote> {
         let ensure_series = "INSERT INTO series (chart, labels, cap, max_series, created_at)
             SELECT j.value ->> 'c', j.value ->> 'l', ?2, ?3, ?4 FROM json_each(?1) AS j WHERE true
             ON CONFLICT (chart, labels) DO UPDATE SET cap = excluded.cap, max_series = excluded.max_series
@@ -49,23 +93,35 @@ impl Db {
         let mut stmts = Vec::with_capacity(params.len() * 2);
         for p in params {
             let points = text(p);
-            stmts.push(self.stmt(
-                ensure_series,
-                &[
-                    points.clone(),
-                    num(cfg.max_points),
-                    num(cfg.max_series_per_chart),
-                    num(now.floor()),
-                ],
-            )?);
-            stmts.push(self.stmt(UPSERT_BUCKETS, &[points, num(cfg.bucket_seconds)])?);
+            if !known {
+                stmts.push(self.stmt(
+                    ensure_series,
+                    &[
+                        points.clone(),
+                        num(cfg.max_points),
+                        num(cfg.max_series_per_chart),
+                        num(now.floor()),
+                    ],
+                )?);
+            }
+            let upsert = if one_each {
+                UPSERT_ONE_EACH
+            } else {
+                UPSERT_BUCKETS
+            };
+            stmts.push(self.stmt(upsert, &[points, num(cfg.bucket_seconds)])?);
         }
         let started = worker::js_sys::Date::now();
         let n = stmts.len();
         match self.d1.batch(stmts).await {
             Ok(results) => {
                 self.record(started, &results, n);
-                Ok(())
+                Ok(Wrote::Stored)
+            }
+            // A statement failed inside the transaction, so none of it is stored.
+            Err(e) if known && e.to_string().contains(SERIES_MISSING) => {
+                self.record(started, &[], n);
+                Ok(Wrote::SeriesMissing)
             }
             // The `series_added` trigger refuses a series past the limit, and the whole
             // transaction with it: nothing of the batch is stored.

@@ -31,6 +31,7 @@ mod notify;
 mod retention;
 
 pub use alerts::{AlertInsert, AlertRow};
+pub use ingest::Wrote;
 pub use jobs::{JobRow, JobWrite, RunWrite};
 pub use notify::{ChannelRow, Guarded, NotificationRow};
 

@@ -61,6 +61,8 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
         worker::console_error!("chart list: a stored JSON column did not decode: {e}");
         ApiError::internal()
     };
+    // Readers cut to MAX_POINTS as configured now (`domain::chunk`).
+    let cap = i64::from(ctx.cfg.max_points);
     let mut charts = Vec::with_capacity(rows.len());
     for r in rows
         .iter()
@@ -81,7 +83,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
             .map(serde_json::from_str)
             .transpose()
             .map_err(decode)?;
-        let extent = extent(bottom, top, r.cap);
+        let extent = extent(bottom, top, cap);
         let spark = if spark > 0 {
             let chunks: Vec<Chunk> = r
                 .spark
@@ -91,7 +93,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
                 .map_err(decode)?
                 .unwrap_or_default();
             Some(sparkline(
-                kept(chunks, top, r.cap),
+                kept(chunks, top, cap),
                 spark,
                 since,
                 r.bucket_seconds,
@@ -141,7 +143,10 @@ pub async fn get(ctx: &Ctx, chart: &ChartName) -> Result<Response> {
     let limit = (MAX_QUERY_POINTS + 1)
         .saturating_mul(per_step)
         .min(1_000_000);
-    let buckets: Vec<Bucket> = ctx.db.buckets(s.id, s.cap, from, to, limit).await?;
+    let buckets: Vec<Bucket> = ctx
+        .db
+        .buckets(s.id, ctx.cfg.max_points, from, to, limit)
+        .await?;
     let (points, truncated) = answer(&buckets, params.agg, step, s.bucket_seconds);
     // Serialized straight from a struct: a json! tree would allocate a map for every point.
     #[derive(Serialize)]
@@ -188,7 +193,8 @@ pub async fn configure(ctx: &mut Ctx, chart: &ChartName) -> Result<Response> {
     if let Some(new) = change.bucket_seconds {
         let stored = db.stored_bucket_seconds(chart.as_str(), cfg).await?;
         if bucket_change(stored, new)? == BucketChange::Merge {
-            db.rebucket(chart.as_str(), new, change.public, now).await?;
+            db.rebucket(chart.as_str(), new, change.public, cfg.max_points, now)
+                .await?;
             rebucketed = true;
         }
     }
@@ -221,7 +227,10 @@ pub async fn delete(ctx: &Ctx, chart: &ChartName) -> Result<Response> {
     auth::caller(ctx)
         .await?
         .may(Action::DeleteChart(chart), false)?;
-    let (buckets, series, settings) = ctx.db.delete_chart(chart.as_str()).await?;
+    let (buckets, series, settings) = ctx
+        .db
+        .delete_chart(chart.as_str(), ctx.cfg.max_points)
+        .await?;
     if buckets + series + settings == 0 {
         return Err(chart_not_found(chart));
     }

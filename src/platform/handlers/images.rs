@@ -115,7 +115,10 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<Drawn> {
     let public = s.public != 0;
     let title = req.title.as_deref().unwrap_or(chart.as_str());
     if badge {
-        let newest = ctx.db.buckets(s.id, s.cap, 0, i64::MAX, 1).await?;
+        let newest = ctx
+            .db
+            .buckets(s.id, ctx.cfg.max_points, 0, i64::MAX, 1)
+            .await?;
         let value = newest
             .first()
             .map(|b| svg::format_value(b.value(req.agg)))
@@ -130,7 +133,7 @@ async fn draw(ctx: &Ctx, chart: &ChartName, badge: bool) -> Result<Drawn> {
     let (from, to) = req.bucket_range(ctx.now, s.bucket_seconds);
     let buckets = ctx
         .db
-        .buckets(s.id, s.cap, from, to + 1, req.most_buckets())
+        .buckets(s.id, ctx.cfg.max_points, from, to + 1, req.most_buckets())
         .await?;
     let step = req.step(buckets.len(), s.bucket_seconds);
     let (points, _) = answer(&buckets, req.agg, step, s.bucket_seconds);
