@@ -89,6 +89,32 @@ describe("trimming", () => {
   });
 });
 
+describe("series a Worker instance remembers", () => {
+  test("a chart deleted after this instance wrote it takes the next point as a new chart", async () => {
+    const c = await worker();
+    assert.equal((await c.ingest({ chart: "again", value: 1 })).status, 200);
+    // Remembered now: the next write skips making sure of the series, and finds it gone.
+    assert.equal((await c.send("DELETE", "/api/v1/charts/again")).status, 200);
+    const r = await c.ingest({ chart: "again", value: 2 });
+    assert.equal(r.status, 200);
+    const p = (await c.get("/api/v1/charts/again")).body.points;
+    assert.deepEqual(p.map((x) => [x.count, x.value]), [[1, 2]]);
+  });
+
+  test("a write into a series this instance has written reads fewer rows than one it has not", async () => {
+    const c = await worker();
+    // Made straight in D1: it exists, but this instance has not written it.
+    await c.db.prepare("INSERT INTO series (id, chart, labels, cap, created_at) VALUES (7, 'seen', '{}', 1000, 0)").run();
+    // An hour's row already there, so that both points below add a bucket to it.
+    const hour = Math.floor((nowSecs() - 300) / 3600) * 3600;
+    await insertBuckets(c.db, [[7, hour]]);
+    const first = await c.ingest({ chart: "seen", value: 1, ts: hour + 60 });
+    const second = await c.ingest({ chart: "seen", value: 2, ts: hour + 120 });
+    assert.deepEqual([first.cost.written, second.cost.written], [1, 1]);
+    assert.ok(second.cost.read < first.cost.read, `${second.cost.read} rows read remembered, ${first.cost.read} not`);
+  });
+});
+
 describe("bucket size per chart", () => {
   test("a chart set to 3600 s buckets puts an hour of points into one bucket", async () => {
     const c = await worker();
