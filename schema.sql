@@ -210,3 +210,17 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_check ON alerts (check_at) WHERE check_at IS NOT NULL;
 -- An ingest finds the rules of the charts it wrote.
 CREATE INDEX alerts_chart ON alerts (chart);
+
+-- Pushed metric groups (migration 0009).
+-- `grouping` is the grouping labels (job and the rest) as canonical JSON; `metrics` the group's
+-- families in the text exposition format, without the grouping labels; `names` a JSON array of
+-- its metric names, so that a key limited to some charts sees only those. No index on
+-- `pushed_at`: each push would write its entry as one more row; expiry reads the few groups.
+CREATE TABLE metric_groups (
+  grouping TEXT PRIMARY KEY,
+  job TEXT NOT NULL,
+  metrics TEXT NOT NULL,
+  names TEXT NOT NULL,
+  pushed_at REAL NOT NULL,
+  failed_at REAL NOT NULL DEFAULT 0
+) WITHOUT ROWID;

@@ -1,12 +1,16 @@
 //! Service settings from wrangler.toml `[vars]`, read strictly: a bad value is an error that names
 //! the variable, never a silent default.
 
+use crate::domain::time::parse_duration;
+
 pub const DEFAULT_MAX_POINTS: u32 = 1000;
 pub const DEFAULT_RETENTION_HOURS: u32 = 168;
 pub const DEFAULT_BUCKET_SECONDS: u32 = 60;
 pub const DEFAULT_MAX_VALUE: f64 = 1e9;
 pub const DEFAULT_MAX_BATCH: u32 = 10_000;
 pub const DEFAULT_MAX_SERIES_PER_CHART: u32 = 1000;
+/// A pushed metrics group not pushed again for this long drops out of `GET /metrics`.
+pub const DEFAULT_METRICS_TTL_SECONDS: i64 = 24 * 3600;
 
 /// The largest body an ingest reads; past it the answer is 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -32,6 +36,10 @@ pub struct Config {
     /// no trailing slash). Unset, a notification sent from a request links that request's origin,
     /// and one from the scheduled run has no links.
     pub public_url: Option<String>,
+    /// `METRICS_TTL`: how long a pushed metrics group stays in `GET /metrics` after its last
+    /// push (its points stay in the charts); `None` (`0`) keeps groups until deleted, as the
+    /// Pushgateway does.
+    pub metrics_ttl_seconds: Option<i64>,
 }
 
 impl Default for Config {
@@ -44,6 +52,7 @@ impl Default for Config {
             max_batch: DEFAULT_MAX_BATCH,
             max_series_per_chart: DEFAULT_MAX_SERIES_PER_CHART,
             public_url: None,
+            metrics_ttl_seconds: Some(DEFAULT_METRICS_TTL_SECONDS),
         }
     }
 }
@@ -66,6 +75,7 @@ impl Config {
                 100_000,
             )?,
             public_url: public_url(&var)?,
+            metrics_ttl_seconds: metrics_ttl(&var)?,
         })
     }
 
@@ -117,6 +127,18 @@ fn public_url(var: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, S
     }
 }
 
+fn metrics_ttl(var: &impl Fn(&str) -> Option<String>) -> Result<Option<i64>, String> {
+    let Some(raw) = var("METRICS_TTL") else {
+        return Ok(Some(DEFAULT_METRICS_TTL_SECONDS));
+    };
+    if raw.trim() == "0" {
+        return Ok(None);
+    }
+    parse_duration(&raw).map(Some).ok_or_else(|| {
+        format!("METRICS_TTL must be a duration such as 24h, 90m or 7d, or 0 to keep groups until deleted, but it is {raw:?}")
+    })
+}
+
 fn float(var: &impl Fn(&str) -> Option<String>, name: &str, default: f64) -> Result<f64, String> {
     let Some(raw) = var(name) else {
         return Ok(default);
@@ -133,6 +155,21 @@ fn float(var: &impl Fn(&str) -> Option<String>, name: &str, default: f64) -> Res
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn pushed_groups_expire_after_a_day_unless_metrics_ttl_says_otherwise() {
+        assert_eq!(load(&[]).unwrap().metrics_ttl_seconds, Some(86_400));
+        assert_eq!(
+            load(&[("METRICS_TTL", "90m")]).unwrap().metrics_ttl_seconds,
+            Some(5400)
+        );
+        assert_eq!(
+            load(&[("METRICS_TTL", "0")]).unwrap().metrics_ttl_seconds,
+            None
+        );
+        let e = load(&[("METRICS_TTL", "soon")]).unwrap_err();
+        assert!(e.contains("METRICS_TTL") && e.contains("soon"), "{e}");
+    }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, String> {
         let m: HashMap<String, String> = pairs

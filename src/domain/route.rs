@@ -37,6 +37,22 @@ pub enum Route {
     ListAlerts,
     CreateAlert,
     DeleteAlert(String),
+    /// `GET /metrics`: the Prometheus exposition of pushed groups and of every series' last value.
+    Scrape,
+    /// `PUT`, `POST` or `DELETE /metrics/job/{job}{/name/value}*`, the Pushgateway's push API;
+    /// the path after `/metrics/` as sent (the grouping labels are parsed with the push).
+    Push(PushMethod, String),
+}
+
+/// What a push does to its group, as at the Pushgateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushMethod {
+    /// Replaces the whole group.
+    Put,
+    /// Replaces the metrics named in the body, keeps the others.
+    Post,
+    /// Removes the group.
+    Delete,
 }
 
 impl Route {
@@ -82,6 +98,24 @@ impl Route {
                 let ok = matches!(method, "GET" | "POST" | "HEAD");
                 return allowed("GET, POST", ok.then_some(Route::Ping(job, kind)));
             }
+        }
+        if path == "/metrics" {
+            return allowed(
+                "GET",
+                matches!(method, "GET" | "HEAD").then_some(Route::Scrape),
+            );
+        }
+        if let Some(rest) = path.strip_prefix("/metrics/") {
+            let how = match method {
+                "PUT" => Some(PushMethod::Put),
+                "POST" => Some(PushMethod::Post),
+                "DELETE" => Some(PushMethod::Delete),
+                _ => None,
+            };
+            return allowed(
+                "PUT, POST, DELETE",
+                how.map(|m| Route::Push(m, rest.to_string())),
+            );
         }
         if path == "/api/v1/jobs" {
             return allowed("GET", (method == "GET").then_some(Route::ListJobs));
@@ -224,6 +258,29 @@ mod tests {
         );
         assert_eq!(
             Route::parse("PUT", "/api/v1/alerts").unwrap_err().status,
+            405
+        );
+    }
+
+    #[test]
+    fn the_pushgateway_paths_take_put_post_and_delete_and_the_scrape_get() {
+        assert_eq!(route("GET", "/metrics"), Route::Scrape);
+        assert_eq!(
+            route("PUT", "/metrics/job/backup/instance/db1"),
+            Route::Push(PushMethod::Put, "job/backup/instance/db1".into())
+        );
+        assert_eq!(
+            route("POST", "/metrics/job@base64/YmFja3Vw"),
+            Route::Push(PushMethod::Post, "job@base64/YmFja3Vw".into())
+        );
+        assert_eq!(
+            route("DELETE", "/metrics/job/backup"),
+            Route::Push(PushMethod::Delete, "job/backup".into())
+        );
+        assert_eq!(
+            Route::parse("GET", "/metrics/job/backup")
+                .unwrap_err()
+                .status,
             405
         );
     }

@@ -1,6 +1,7 @@
 //! The write of ingested points: series made sure of, partial buckets folded into stored ones.
 
 use super::{num, text, Db, Result, TOO_MANY_SERIES};
+use worker::D1PreparedStatement;
 use crate::domain::chart::too_many_series;
 use crate::domain::config::Config;
 use crate::domain::error::ApiError;
@@ -86,6 +87,20 @@ impl Db {
         cfg: &Config,
         now: f64,
     ) -> Result<Wrote> {
+        let stmts = self.ingest_statements(params, one_each, known, cfg, now)?;
+        self.write_points(stmts, known, cfg).await
+    }
+
+    /// The statements that write `params` (see `ingest`), for a caller that adds its own to the
+    /// same transaction.
+    pub(super) fn ingest_statements(
+        &self,
+        params: &[&str],
+        one_each: bool,
+        known: bool,
+        cfg: &Config,
+        now: f64,
+    ) -> Result<Vec<D1PreparedStatement>> {
         let ensure_series = "INSERT INTO series (chart, labels, cap, max_series, created_at)
             SELECT j.value ->> 'c', j.value ->> 'l', ?2, ?3, ?4 FROM json_each(?1) AS j WHERE true
             ON CONFLICT (chart, labels) DO UPDATE SET cap = excluded.cap, max_series = excluded.max_series
@@ -111,6 +126,16 @@ impl Db {
             };
             stmts.push(self.stmt(upsert, &[points, num(cfg.bucket_seconds)])?);
         }
+        Ok(stmts)
+    }
+
+    /// Runs statements that write points as one transaction, telling the failures apart.
+    pub(super) async fn write_points(
+        &self,
+        stmts: Vec<D1PreparedStatement>,
+        known: bool,
+        cfg: &Config,
+    ) -> Result<Wrote> {
         let started = worker::js_sys::Date::now();
         let n = stmts.len();
         match self.d1.batch(stmts).await {

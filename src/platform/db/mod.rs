@@ -27,12 +27,14 @@ mod charts;
 mod ingest;
 mod jobs;
 mod keys;
+mod metrics;
 mod notify;
 mod retention;
 
 pub use alerts::{AlertInsert, AlertRow};
 pub use ingest::Wrote;
 pub use jobs::{JobRow, JobWrite, RunWrite};
+pub use metrics::{GroupRow, GroupWrite, LastRow};
 pub use notify::{ChannelRow, Guarded, NotificationRow};
 
 use crate::domain::error::ApiError;

@@ -1,0 +1,139 @@
+//! Pushed metric groups (the Pushgateway API): a group's row written in the same transaction as
+//! its samples' points, read back for `GET /metrics`, and expired by the hourly run.
+
+use super::{names_where, num, text, Db, Result};
+use crate::domain::config::Config;
+use crate::domain::keys::Names;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct GroupRow {
+    /// The grouping labels as canonical JSON (`Labels::canonical`).
+    pub grouping: String,
+    /// The group's families in the text exposition format, without the grouping labels.
+    pub metrics: String,
+    pub pushed_at: f64,
+    pub failed_at: f64,
+}
+
+/// A series' newest value, for the `pushplot_value` family of a scrape.
+#[derive(Deserialize)]
+pub struct LastRow {
+    pub chart: String,
+    pub labels: String,
+    /// `[count, sum, min, max, last, last_ts]` of its newest bucket, as JSON.
+    pub newest: Option<String>,
+}
+
+/// What a push does to its group's row.
+pub enum GroupWrite<'a> {
+    /// PUT and POST: the group as it is now.
+    Save {
+        grouping: &'a str,
+        job: &'a str,
+        metrics: &'a str,
+        /// A JSON array of its metric names.
+        names: &'a str,
+    },
+    /// DELETE.
+    Delete { grouping: &'a str },
+}
+
+impl Db {
+    pub async fn group(&self, grouping: &str) -> Result<Option<GroupRow>> {
+        let mut rows: Vec<GroupRow> = self
+            .all(
+                "SELECT grouping, metrics, pushed_at, failed_at FROM metric_groups
+                 WHERE grouping = ?1",
+                &[text(grouping)],
+            )
+            .await?;
+        Ok(rows.pop())
+    }
+
+    /// Writes a push: its group's row and its samples' points (`params`, as `ingest` takes
+    /// them), in one transaction, so that a refused push changes nothing.
+    pub async fn push(
+        &self,
+        group: GroupWrite<'_>,
+        params: &[&str],
+        cfg: &Config,
+        now: f64,
+    ) -> Result<()> {
+        let mut stmts = vec![match group {
+            GroupWrite::Save {
+                grouping,
+                job,
+                metrics,
+                names,
+            } => self.stmt(
+                "INSERT INTO metric_groups (grouping, job, metrics, names, pushed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (grouping) DO UPDATE SET
+                   metrics = excluded.metrics, names = excluded.names,
+                   pushed_at = excluded.pushed_at",
+                &[
+                    text(grouping),
+                    text(job),
+                    text(metrics),
+                    text(names),
+                    num(now),
+                ],
+            )?,
+            GroupWrite::Delete { grouping } => self.stmt(
+                "DELETE FROM metric_groups WHERE grouping = ?1",
+                &[text(grouping)],
+            )?,
+        }];
+        stmts.extend(self.ingest_statements(params, false, false, cfg, now)?);
+        self.write_points(stmts, false, cfg).await.map(|_| ())
+    }
+
+    /// A refused push of an existing group: the Pushgateway's `push_failure_time_seconds`.
+    pub async fn push_failed(&self, grouping: &str, now: f64) -> Result<()> {
+        self.batch(vec![self.stmt(
+            "UPDATE metric_groups SET failed_at = ?2 WHERE grouping = ?1",
+            &[text(grouping), num(now)],
+        )?])
+        .await?;
+        Ok(())
+    }
+
+    /// Every group pushed since `since` (all of them with `None`), in grouping order.
+    pub async fn groups(&self, since: Option<f64>) -> Result<Vec<GroupRow>> {
+        self.all(
+            "SELECT grouping, metrics, pushed_at, failed_at FROM metric_groups
+             WHERE pushed_at >= ?1 ORDER BY grouping",
+            &[num(since.unwrap_or(-1.0))],
+        )
+        .await
+    }
+
+    /// The newest bucket of every series whose chart `names` allows: the newest chunk, two
+    /// index rows, per series.
+    pub async fn last_values(&self, names: &Names) -> Result<Vec<LastRow>> {
+        let (clause, from, until) = names_where(names, "s.chart", 1, 2);
+        self.all(
+            &format!(
+                "SELECT s.chart, s.labels, json(t.b -> ('$.\"' || t.newest || '\"')) AS newest
+                 FROM series AS s JOIN chunks AS t ON t.series_id = s.id AND t.start =
+                   (SELECT x.start FROM chunks AS x WHERE x.series_id = s.id
+                    ORDER BY x.start DESC LIMIT 1)
+                 WHERE {clause} ORDER BY s.chart, s.labels"
+            ),
+            &[from, until],
+        )
+        .await
+    }
+
+    /// Deletes the groups not pushed since `cutoff`; their points stay in the charts.
+    pub async fn expire_groups(&self, cutoff: f64) -> Result<usize> {
+        let r = self
+            .batch(vec![self.stmt(
+                "DELETE FROM metric_groups WHERE pushed_at < ?1",
+                &[num(cutoff)],
+            )?])
+            .await?;
+        Ok(Self::changes(r.first()))
+    }
+}
