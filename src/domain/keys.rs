@@ -107,15 +107,24 @@ pub fn secrets_match(presented: &str, expected_hash: &str) -> bool {
         == 0
 }
 
-/// Reads the key from `X-API-Key` or `Authorization: Bearer`.
+/// Reads the key from `X-API-Key`, `Authorization: Bearer`, or `Authorization: Basic` with the
+/// key as the password (what Prometheus clients' basic auth sends; the user name is ignored).
 pub fn presented_key(x_api_key: Option<&str>, authorization: Option<&str>) -> Option<String> {
     if let Some(k) = x_api_key.map(str::trim).filter(|k| !k.is_empty()) {
         return Some(k.to_string());
     }
     let auth = authorization?.trim();
     let (scheme, token) = auth.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_string())
+    let token = token.trim();
+    let key = if scheme.eq_ignore_ascii_case("bearer") {
+        token.to_string()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let pair = String::from_utf8(crate::domain::base64::decode(token)?).ok()?;
+        pair.split_once(':')?.1.to_string()
+    } else {
+        return None;
+    };
+    (!key.is_empty()).then_some(key)
 }
 
 /// Which charts a key may see and touch.
@@ -446,7 +455,14 @@ mod tests {
             presented_key(None, Some("bearer  k3 ")).as_deref(),
             Some("k3")
         );
+        // Basic: the password is the key ("user:pp_key").
+        assert_eq!(
+            presented_key(None, Some("Basic dXNlcjpwcF9rZXk=")).as_deref(),
+            Some("pp_key")
+        );
         assert_eq!(presented_key(None, Some("Basic abc")), None);
+        // No password: no key.
+        assert_eq!(presented_key(None, Some("Basic dXNlcjo=")), None);
         assert_eq!(presented_key(Some(" "), None), None);
     }
 

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod base64;
 pub mod bucket;
 pub mod chart;
 pub mod chunk;

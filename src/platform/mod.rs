@@ -159,6 +159,10 @@ async fn dispatch(route: Route, ctx: &mut Ctx) -> Result<Response> {
         Route::ListAlerts => alert_rules::list(ctx).await,
         Route::CreateAlert => alert_rules::create(ctx).await,
         Route::DeleteAlert(id) => alert_rules::delete(ctx, &id).await,
+        // The Pushgateway API is being built (issue 10); until then these paths answer 404.
+        Route::Scrape | Route::Push(..) => Err(crate::domain::error::ApiError::not_found(
+            "the Prometheus push and scrape API is not in this version",
+        )),
     }
 }
 
