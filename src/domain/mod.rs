@@ -8,6 +8,7 @@ pub mod chunk;
 pub mod config;
 pub mod damping;
 pub mod error;
+pub mod expo;
 pub mod image;
 pub mod ingest;
 pub mod job;
