@@ -15,6 +15,7 @@ pub mod job;
 pub mod keys;
 pub mod names;
 pub mod notify;
+pub mod push_path;
 pub mod query;
 pub mod round;
 pub mod route;
