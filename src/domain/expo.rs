@@ -1592,4 +1592,169 @@ backup_files_created 1.76380000025e+09
         assert_eq!(ApiError::from(e).status, 413);
         assert_eq!(chart(&f[..4], &cfg, 0.0).unwrap().batch.len, 3);
     }
+
+    /// xorshift64: the same inputs on every run, so that a failure replays.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Valid bodies that the fuzz loop starts from.
+    const SEEDS: &[&str] = &[
+        PYTHON_CLIENT,
+        "# HELP x say \\\"hi\\\" \\\\ to\\nall\n# TYPE x gauge\nx{z=\"1\",a=\"q\\\"\\\\\\n\"} 0.5\nx 2\ny +Inf\n",
+        "# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1.5\nh_count 2\n# TYPE s summary\ns{quantile=\"0.9\"} 4\ns_sum 9\ns_count 3\n",
+        "a:b{c=\"注册\",d=\"\"} -1.5e-7\n_x NaN\nc_total{job=\"j\"} 12\n",
+        "x{a=\"1\",} 1\n\n# comment\n  y \t{ b = \"2\" } 3",
+    ];
+
+    /// Pieces of the format that mutations put in.
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "\"",
+        "\\",
+        "\\n",
+        "\n",
+        " ",
+        "\t",
+        "#",
+        "# HELP x ",
+        "# TYPE x ",
+        "=",
+        ",",
+        "le",
+        "quantile",
+        "_bucket",
+        "_sum",
+        "_count",
+        "_total",
+        "_created",
+        "NaN",
+        "+Inf",
+        "-Inf",
+        "1e3",
+        "-1",
+        "0x1p3",
+        " 1763800000000",
+        "é",
+        "注",
+        "\0",
+        "\r",
+        "__",
+        ":",
+        "9",
+        "gauge",
+        "counter",
+        "histogram",
+        "summary",
+        "untyped",
+        "job",
+        "x",
+        "x{a=\"1\"} 1\n",
+    ];
+
+    fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
+        let at = rng.below(body.len() + 1);
+        let piece = PIECES[rng.below(PIECES.len())].as_bytes();
+        match rng.below(6) {
+            0 if at < body.len() => body[at] = rng.next() as u8,
+            1 => {
+                body.splice(at..at, piece.iter().copied());
+            }
+            2 => {
+                let end = (at + 1 + rng.below(8)).min(body.len());
+                body.drain(at.min(end)..end);
+            }
+            3 | 4 => {
+                // A whole line copied, or moved, elsewhere.
+                let lines: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+                let line = rng.below(lines.len());
+                let mut lines = lines;
+                let moved = if rng.below(2) == 0 {
+                    lines[line].clone()
+                } else {
+                    lines.remove(line)
+                };
+                let to = rng.below(lines.len() + 1);
+                lines.insert(to, moved);
+                *body = lines.join(&b'\n');
+            }
+            _ => {
+                let end = (at + rng.below(4)).min(body.len());
+                body.splice(at..end, piece.iter().copied());
+            }
+        }
+    }
+
+    /// Reads a body that must not panic; when it reads, what it renders reads back the same.
+    fn check_round_trip(body: &[u8], grouping: &[(String, String)], round: usize) -> bool {
+        match parse(body, grouping) {
+            Ok(families) => {
+                for s in families.iter().flat_map(|f| &f.samples) {
+                    assert!(
+                        s.labels.windows(2).all(|w| w[0].0 < w[1].0),
+                        "round {round}"
+                    );
+                    assert!(
+                        grouping.iter().all(|g| s.labels.contains(g)),
+                        "round {round}"
+                    );
+                }
+                let text = rendered(&families);
+                let again = parse(text.as_bytes(), grouping)
+                    .unwrap_or_else(|e| panic!("round {round}: {e} in\n{text}"));
+                assert_eq!(again, families, "round {round}");
+                assert_eq!(rendered(&again), text, "round {round}");
+                let _ = chart(&families, &Config::default(), 0.0);
+                true
+            }
+            Err(e) => {
+                let lines = body.split(|&b| b == b'\n').count();
+                assert!((1..=lines).contains(&e.line), "round {round}: {e}");
+                assert!(!e.message.is_empty());
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_bodies_never_panic_and_what_reads_renders_back_to_itself() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let grouping = pairs(&[("job", "fuzz"), ("instance", "a")]);
+        let mut read = 0;
+        for round in 0..4000 {
+            let mut body = SEEDS[rng.below(SEEDS.len())].as_bytes().to_vec();
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut body);
+            }
+            let grouping = if round % 2 == 0 { &grouping[..] } else { &[] };
+            read += usize::from(check_round_trip(&body, grouping, round));
+        }
+        // Both ways are taken often: neither everything refused nor everything read.
+        assert!((400..3600).contains(&read), "{read} of 4000 read");
+    }
+
+    #[test]
+    fn random_bodies_of_format_pieces_never_panic() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut read = 0;
+        for round in 0..3000 {
+            let body: Vec<u8> = (0..rng.below(40))
+                .flat_map(|_| PIECES[rng.below(PIECES.len())].bytes())
+                .collect();
+            read += usize::from(check_round_trip(&body, &[], round));
+        }
+        assert!(read > 30, "{read} of 3000 read");
+    }
 }
