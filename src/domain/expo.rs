@@ -675,6 +675,47 @@ pub fn render(families: &[Family], out: &mut String) {
     }
 }
 
+/// Whether a push fits beside the families that stay in `/metrics` with it, as the Pushgateway
+/// checks a push against every group before it takes it (refusing what would break a scrape): a
+/// metric has one type in every group, and no series comes from two groups (as when one group's
+/// grouping label is a sample label in another: prometheus/pushgateway#232). `others` are every
+/// other group's families and, for a POST, this group's own that the push does not replace; with
+/// the families `/metrics` adds itself (`push_time_seconds`...), a push cannot clash with those.
+pub fn check_against(push: &[Family], others: &[Family]) -> Result<(), ExpoError> {
+    let mut series = ByHash::default();
+    for s in others.iter().flat_map(|o| &o.samples) {
+        series.insert(hash_of(&s.name, &s.labels), 0);
+    }
+    for f in push {
+        let line = f.samples.first().map_or(1, |s| s.line);
+        if let Some(o) = others.iter().find(|o| o.name == f.name && o.kind != f.kind) {
+            return Err(invalid(
+                line,
+                format!(
+                    "{} is a {} here but a {} in another group; a metric has one type",
+                    f.name,
+                    f.kind.as_str(),
+                    o.kind.as_str()
+                ),
+            ));
+        }
+        for s in &f.samples {
+            let mut others_samples = others.iter().flat_map(|o| &o.samples);
+            if series.contains_key(&hash_of(&s.name, &s.labels))
+                && others_samples.any(|o| o.name == s.name && o.labels == s.labels)
+            {
+                let mut text = String::new();
+                push_series(&mut text, &s.name, &s.labels);
+                return Err(invalid(
+                    s.line,
+                    format!("{text} is pushed by another group too; each series once"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `name{a="1",b="2"}`, or `name` without labels.
 fn push_series(out: &mut String, name: &str, labels: &[(String, String)]) {
     out.push_str(name);
@@ -1756,5 +1797,38 @@ backup_files_created 1.76380000025e+09
             read += usize::from(check_round_trip(&body, &[], round));
         }
         assert!(read > 30, "{read} of 3000 read");
+    }
+
+    #[test]
+    fn a_metric_keeps_one_type_across_groups() {
+        let stored = parse(b"# TYPE up gauge\nup 1\n", &pairs(&[("job", "a")])).unwrap();
+        let push = parse(b"\n# TYPE up counter\nup 1\n", &pairs(&[("job", "b")])).unwrap();
+        let e = check_against(&push, &stored).unwrap_err();
+        assert_eq!((e.line, e.code), (3, Code::InvalidExposition));
+        assert!(
+            e.message.contains("up is a counter here but a gauge"),
+            "{}",
+            e.message
+        );
+        let same = parse(b"# TYPE up gauge\nup 0\n", &pairs(&[("job", "b")])).unwrap();
+        check_against(&same, &stored).unwrap();
+    }
+
+    #[test]
+    fn a_series_that_another_group_pushes_too_is_refused() {
+        // The Pushgateway's issue 232: one group's grouping label is the other's sample label.
+        let stored = parse(b"some_metric 1\n", &pairs(&[("job", "j"), ("tag", "v")])).unwrap();
+        let push = parse(b"some_metric{tag=\"v\"} 42\n", &pairs(&[("job", "j")])).unwrap();
+        let e = check_against(&push, &stored).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(
+            e.message
+                .contains("some_metric{job=\"j\",tag=\"v\"} is pushed by another group"),
+            "{}",
+            e.message
+        );
+        let other = parse(b"some_metric{tag=\"w\"} 42\n", &pairs(&[("job", "j")])).unwrap();
+        check_against(&other, &stored).unwrap();
+        check_against(&push, &[]).unwrap();
     }
 }
