@@ -2,11 +2,15 @@
 //! families, those families written back for `GET /metrics`, and the points a push charts.
 //!
 //! The reader follows Prometheus' own (`expfmt.TextParser` in prometheus/common, which the
-//! Pushgateway runs on every push) and adds the rules of the format's specification that it leaves
-//! to later checks (prometheus/docs, exposition_formats.md, "Grouping and sorting"): a metric's
-//! lines come as one group with HELP and TYPE first, and no series twice. Every error names its
-//! line. It is more lenient in two places only: the last line needs no line feed, and blanks may
-//! follow a sample's value.
+//! Pushgateway runs on every push). Where that reader lets something through that the format's
+//! specification forbids (prometheus/docs, exposition_formats.md, "Grouping and sorting") or that
+//! it drops without a word, this one refuses it, naming the line: a metric's lines apart, a HELP
+//! after its samples, a series twice, a bucket without `le`, a quantile sample without
+//! `quantile`, a histogram sample without its suffix, a negative count, a label name starting
+//! with `__`. It is more lenient where that costs nothing: the last line needs no line feed, and
+//! blanks may end a sample or a TYPE line. Not read: the newer quoted UTF-8 names (which the
+//! Pushgateway refuses too unless told otherwise) and gauge histograms (no client sends them in
+//! this format).
 
 use crate::domain::config::Config;
 use crate::domain::error::{ApiError, Code};
