@@ -52,6 +52,10 @@ codes! {
     ConflictingFields = 400 "conflicting_fields",
     InvalidCount = 400 "invalid_count",
     InconsistentAggregate = 400 "inconsistent_aggregate",
+    // Pushes in the Prometheus text format (`expo`, `push_path`).
+    InvalidExposition = 400 "invalid_exposition",
+    TimestampNotAllowed = 400 "timestamp_not_allowed",
+    InvalidPushPath = 400 "invalid_push_path",
     // Queries, images and settings.
     InvalidRange = 400 "invalid_range",
     InvalidStep = 400 "invalid_step",

@@ -791,7 +791,7 @@ fn series_hash(chart: &str, labels: SortedLabels) -> u64 {
 /// times the cost). Names chosen to collide would cost time, and only that batch's: a collision is
 /// compared in full, and a batch holds at most MAX_BATCH points.
 #[derive(Default)]
-struct SeriesHash(u64);
+pub(crate) struct SeriesHash(u64);
 
 impl SeriesHash {
     fn add(&mut self, word: u64) {

@@ -93,6 +93,16 @@ impl Labels {
         Ok(Labels(labels))
     }
 
+    /// Checks labels given as name/value pairs, each name once (a Prometheus push's labels),
+    /// against the same label rules.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        check(
+            pairs.len(),
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        Ok(Labels(pairs.iter().cloned().collect()))
+    }
+
     /// Whether these are exactly `sorted`, without building a label set to compare with.
     pub fn is(&self, sorted: SortedLabels) -> bool {
         self.0.len() == sorted.len()
