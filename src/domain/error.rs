@@ -82,6 +82,7 @@ codes! {
     BucketChangeNotPossible = 409 "bucket_change_not_possible",
     PayloadTooLarge = 413 "payload_too_large",
     BatchTooLarge = 413 "batch_too_large",
+    UnsupportedMediaType = 415 "unsupported_media_type",
     TooManySeries = 422 "too_many_series",
     // Our side.
     InternalError = 500 "internal_error",

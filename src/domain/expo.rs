@@ -679,6 +679,29 @@ pub fn render(families: &[Family], out: &mut String) {
     }
 }
 
+/// A series label as a Prometheus label name: pushplot's labels may hold characters Prometheus'
+/// may not (`-`, `.`, any script), which become `_`, and `chart`, which `pushplot_value` uses
+/// itself, becomes `exported_chart`, as Prometheus renames a clashing label.
+pub fn label_name(name: &str) -> String {
+    if name == "chart" {
+        return "exported_chart".to_string();
+    }
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || out.starts_with("__") {
+        out.insert(0, 'l');
+    }
+    out
+}
+
 /// Whether a push fits beside the families that stay in `/metrics` with it, as the Pushgateway
 /// checks a push against every group before it takes it (refusing what would break a scrape): a
 /// metric has one type in every group, and no series comes from two groups (as when one group's
@@ -871,6 +894,16 @@ fn is_created(f: &Family, families: &[Family]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn series_labels_become_prometheus_label_names() {
+        assert_eq!(super::label_name("host"), "host");
+        assert_eq!(super::label_name("host-name.eu"), "host_name_eu");
+        assert_eq!(super::label_name("9lives"), "l9lives");
+        assert_eq!(super::label_name("__x"), "l__x");
+        assert_eq!(super::label_name("chart"), "exported_chart");
+        assert_eq!(super::label_name("ключ"), "l____");
+    }
+
     use super::*;
 
     fn read(body: &str) -> Vec<Family> {

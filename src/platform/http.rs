@@ -103,6 +103,12 @@ pub fn plain(status: u16, body: &str) -> Response {
     )
 }
 
+/// A text answer of any content type: the Prometheus exposition, or the Pushgateway's empty
+/// answers to a push.
+pub fn text(status: u16, content_type: &str, body: String) -> Response {
+    respond(status, headers(content_type, API_CSP, "no-store"), body)
+}
+
 pub fn error(e: &ApiError) -> Response {
     raw_json(e.status, e.to_json())
 }

@@ -18,7 +18,9 @@ use crate::domain::error::{ApiError, Code};
 use crate::domain::route::Route;
 use context::{Ctx, Result};
 use db::Db;
-use handlers::{alerts as alert_rules, channels, charts, embed, images, ingest, jobs, keys};
+use handlers::{
+    alerts as alert_rules, channels, charts, embed, images, ingest, jobs, keys, metrics,
+};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
@@ -159,10 +161,8 @@ async fn dispatch(route: Route, ctx: &mut Ctx) -> Result<Response> {
         Route::ListAlerts => alert_rules::list(ctx).await,
         Route::CreateAlert => alert_rules::create(ctx).await,
         Route::DeleteAlert(id) => alert_rules::delete(ctx, &id).await,
-        // The Pushgateway API is being built (issue 10); until then these paths answer 404.
-        Route::Scrape | Route::Push(..) => Err(crate::domain::error::ApiError::not_found(
-            "the Prometheus push and scrape API is not in this version",
-        )),
+        Route::Scrape => metrics::scrape(ctx).await,
+        Route::Push(how, rest) => metrics::push(ctx, how, &rest).await,
     }
 }
 

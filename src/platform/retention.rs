@@ -21,6 +21,8 @@ pub struct Summary {
     pub cutoff: i64,
     pub chunks: usize,
     pub series: usize,
+    /// Pushed metric groups past METRICS_TTL, deleted (one more query).
+    pub groups: usize,
     pub rounds: u32,
     /// Whether the run stopped at MAX_ROUNDS with old chunks possibly left for the next run.
     pub more: bool,
@@ -30,12 +32,13 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "deleted {} hours of buckets older than {} and {} empty series in {} rounds ({} queries){}",
+            "deleted {} hours of buckets older than {} and {} empty series in {} rounds ({} queries), and {} metric groups past METRICS_TTL{}",
             self.chunks,
             self.cutoff,
             self.series,
             self.rounds,
             self.rounds * QUERIES_PER_ROUND,
+            self.groups,
             if self.more {
                 "; more remain, the next run continues"
             } else {
@@ -52,9 +55,13 @@ pub async fn run(db: &Db, cfg: &Config, now: f64) -> Result<Summary> {
         cutoff,
         chunks: 0,
         series: 0,
+        groups: 0,
         rounds: 0,
         more: false,
     };
+    if let Some(ttl) = cfg.metrics_ttl_seconds {
+        s.groups = db.expire_groups(now - ttl as f64).await?;
+    }
     while s.rounds < MAX_ROUNDS {
         let (gone, empty) = db.retention_round(cutoff, ROUND).await?;
         s.chunks += gone;

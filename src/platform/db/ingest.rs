@@ -1,10 +1,10 @@
 //! The write of ingested points: series made sure of, partial buckets folded into stored ones.
 
 use super::{num, text, Db, Result, TOO_MANY_SERIES};
-use worker::D1PreparedStatement;
 use crate::domain::chart::too_many_series;
 use crate::domain::config::Config;
 use crate::domain::error::ApiError;
+use worker::D1PreparedStatement;
 
 // The partial buckets of a request (one per series and second, merged in Rust), unpacked from the
 // one JSON parameter ?1, folded per bucket (?2 is the default bucket size) and each placed into

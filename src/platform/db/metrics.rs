@@ -40,17 +40,6 @@ pub enum GroupWrite<'a> {
 }
 
 impl Db {
-    pub async fn group(&self, grouping: &str) -> Result<Option<GroupRow>> {
-        let mut rows: Vec<GroupRow> = self
-            .all(
-                "SELECT grouping, metrics, pushed_at, failed_at FROM metric_groups
-                 WHERE grouping = ?1",
-                &[text(grouping)],
-            )
-            .await?;
-        Ok(rows.pop())
-    }
-
     /// Writes a push: its group's row and its samples' points (`params`, as `ingest` takes
     /// them), in one transaction, so that a refused push changes nothing.
     pub async fn push(

@@ -34,7 +34,7 @@ mod retention;
 pub use alerts::{AlertInsert, AlertRow};
 pub use ingest::Wrote;
 pub use jobs::{JobRow, JobWrite, RunWrite};
-pub use metrics::{GroupRow, GroupWrite, LastRow};
+pub use metrics::{GroupRow, GroupWrite};
 pub use notify::{ChannelRow, Guarded, NotificationRow};
 
 use crate::domain::error::ApiError;

@@ -8,3 +8,4 @@ pub mod images;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;

@@ -1,0 +1,278 @@
+//! The Pushgateway's API: `PUT`/`POST`/`DELETE /metrics/job/...` keep a group for the scrape and
+//! chart its samples like any point; `GET /metrics` is what Prometheus scrapes.
+
+use crate::domain::chart::check_series_per_chart;
+use crate::domain::error::{ApiError, Code};
+use crate::domain::expo::{self, Family, Kind, Sample};
+use crate::domain::keys::{Action, Caller};
+use crate::domain::names::{ChartName, Labels};
+use crate::domain::push_path::Grouping;
+use crate::domain::round::MAX_PARAM_BYTES;
+use crate::domain::route::PushMethod;
+use crate::platform::context::{Ctx, Result};
+use crate::platform::db::{GroupRow, GroupWrite};
+use crate::platform::handlers::ingest::judge_alerts_later;
+use crate::platform::{auth, http};
+use worker::Response;
+
+/// What the scrape answers with: the text format Prometheus and the Pushgateway speak.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response> {
+    let caller = auth::caller(ctx).await?;
+    // Refused before a byte of the body is read.
+    caller.may(Action::IngestAny, false)?;
+    let grouping = Grouping::parse(&format!("/metrics/{rest}"))?;
+    if how != PushMethod::Delete {
+        refuse_protobuf(ctx.header("Content-Type").as_deref())?;
+    }
+    let key = Labels::from_pairs(grouping.labels())?.canonical();
+    let body = match how {
+        PushMethod::Delete => Vec::new(),
+        _ => ctx.body().await?,
+    };
+    let pushed = match expo::parse(&body, grouping.labels()) {
+        Ok(f) => f,
+        Err(e) => {
+            // As the Pushgateway: a failed change of a group shows in push_failure_time_seconds.
+            ctx.db.push_failed(&key, ctx.now).await?;
+            return Err(e.into());
+        }
+    };
+    drop(body);
+    for f in &pushed {
+        may_write(&caller, &f.name)?;
+    }
+    // Every group in /metrics: the push must fit beside the others (one type per metric, no
+    // series from two groups), as the Pushgateway checks its whole store. One row per group.
+    let since = ctx.cfg.metrics_ttl_seconds.map(|ttl| ctx.now - ttl as f64);
+    let mut before = None;
+    let mut others: Vec<Family> = Vec::new();
+    for row in ctx.db.groups(since).await? {
+        if row.grouping == key {
+            before = Some(row);
+        } else {
+            others.extend(stored(&row)?);
+        }
+    }
+    let kept = match &before {
+        Some(row) => stored(row)?,
+        None => Vec::new(),
+    };
+    // What the push replaces must be the caller's to replace too.
+    if how != PushMethod::Post {
+        for f in &kept {
+            may_write(&caller, &f.name)?;
+        }
+    }
+    if how == PushMethod::Delete {
+        if before.is_none() {
+            // The Pushgateway answers a delete of nothing as a success; so does this.
+            return Ok(http::text(202, "text/plain; charset=utf-8", String::new()));
+        }
+        ctx.db
+            .push(
+                GroupWrite::Delete { grouping: &key },
+                &[],
+                &ctx.cfg,
+                ctx.now,
+            )
+            .await?;
+        return Ok(http::text(202, "text/plain; charset=utf-8", String::new()));
+    }
+    let charted = match expo::chart(&pushed, &ctx.cfg, ctx.now) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.db.push_failed(&key, ctx.now).await?;
+            return Err(e.into());
+        }
+    };
+    if how == PushMethod::Post {
+        others.extend(
+            kept.iter()
+                .filter(|old| !pushed.iter().any(|f| f.name == old.name))
+                .cloned(),
+        );
+    }
+    if let Err(e) = expo::check_against(&pushed, &others) {
+        ctx.db.push_failed(&key, ctx.now).await?;
+        return Err(e.into());
+    }
+    check_series_per_chart(
+        charted.batch.series.iter().map(|s| &s.chart),
+        ctx.cfg.max_series_per_chart,
+    )?;
+    // PUT replaces the group; POST only the metrics its body names.
+    let group: Vec<Family> = match how {
+        PushMethod::Post => {
+            let mut merged: Vec<Family> = kept
+                .into_iter()
+                .filter(|old| !pushed.iter().any(|f| f.name == old.name))
+                .collect();
+            merged.extend(pushed);
+            merged
+        }
+        _ => pushed,
+    };
+    let mut text = String::new();
+    expo::render(&group, &mut text);
+    let names = serde_json::to_string(&group.iter().map(|f| &f.name).collect::<Vec<_>>())
+        .map_err(|_| ApiError::internal())?;
+    let params = charted.batch.to_sql_params(MAX_PARAM_BYTES);
+    let params: Vec<&str> = params.iter().map(String::as_str).collect();
+    ctx.db
+        .push(
+            GroupWrite::Save {
+                grouping: &key,
+                job: grouping.job(),
+                metrics: &text,
+                names: &names,
+            },
+            &params,
+            &ctx.cfg,
+            ctx.now,
+        )
+        .await?;
+    judge_alerts_later(ctx, &charted.batch);
+    Ok(http::text(200, "text/plain; charset=utf-8", String::new()))
+}
+
+/// A metric name the caller may write: its chart's, since each sample becomes a point of it.
+fn may_write(caller: &Caller, name: &str) -> Result<()> {
+    caller.may(Action::Ingest(&ChartName::parse(name)?), false)?;
+    Ok(())
+}
+
+/// Go's client pushes protobuf unless told otherwise; say how to tell it.
+fn refuse_protobuf(content_type: Option<&str>) -> Result<()> {
+    match content_type {
+        Some(t) if t.contains("protobuf") => Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "pushplot reads the text format 0.0.4 only; in Go, push with \
+             push.New(url, job).Format(expfmt.NewFormat(expfmt.TypeTextPlain))",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A stored group's families, as its last push left them (grouping labels on every sample).
+fn stored(row: &GroupRow) -> Result<Vec<Family>> {
+    expo::parse(row.metrics.as_bytes(), &[]).map_err(|e| {
+        worker::console_error!(
+            "metric group {}: its stored text does not read back: {e}",
+            row.grouping
+        );
+        ApiError::internal()
+    })
+}
+
+/// `GET /metrics`: every live group's metrics with their push times, as the Pushgateway shows them
+/// (for `honor_labels: true`), and the last value of each series sent as JSON, as
+/// `pushplot_value{chart="..."}`. A key limited to some charts sees only those.
+pub async fn scrape(ctx: &Ctx) -> Result<Response> {
+    let caller = auth::caller(ctx).await?;
+    caller.may(Action::ListCharts, false)?;
+    let allows = |name: &str| caller.limit().is_none_or(|l| l.allows(name));
+    let since = ctx.cfg.metrics_ttl_seconds.map(|ttl| ctx.now - ttl as f64);
+    let groups = ctx.db.groups(since).await?;
+    let mut families: Vec<Family> = Vec::new();
+    let mut pushed_names: Vec<String> = Vec::new();
+    let (mut pushed_at, mut failed_at) = (
+        times("push_time_seconds"),
+        times("push_failure_time_seconds"),
+    );
+    pushed_at.help =
+        Some("Last Unix time when changing this group in the Pushgateway succeeded.".into());
+    failed_at.help =
+        Some("Last Unix time when changing this group in the Pushgateway failed.".into());
+    for g in &groups {
+        let grouping: Vec<(String, String)> = Labels::from_canonical(&g.grouping)?
+            .as_map()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut visible = false;
+        for f in stored(g)? {
+            pushed_names.push(f.name.clone());
+            if allows(&f.name) {
+                visible = true;
+                families.push(f);
+            }
+        }
+        // A group the key sees nothing of stays out entirely, its push times too.
+        if visible {
+            pushed_at
+                .samples
+                .push(sample("push_time_seconds", &grouping, g.pushed_at));
+            failed_at
+                .samples
+                .push(sample("push_failure_time_seconds", &grouping, g.failed_at));
+        }
+    }
+    if !pushed_at.samples.is_empty() {
+        families.push(pushed_at);
+        families.push(failed_at);
+    }
+    let json = json_series(ctx, &caller, &pushed_names).await?;
+    if !json.samples.is_empty() {
+        families.push(json);
+    }
+    let mut text = String::new();
+    expo::render(&families, &mut text);
+    Ok(http::text(200, TEXT_FORMAT, text))
+}
+
+fn times(name: &str) -> Family {
+    Family {
+        name: name.to_string(),
+        kind: Kind::Gauge,
+        help: None,
+        samples: Vec::new(),
+    }
+}
+
+fn sample(name: &str, labels: &[(String, String)], value: f64) -> Sample {
+    Sample {
+        name: name.to_string(),
+        labels: labels.to_vec(),
+        value,
+        line: 0,
+    }
+}
+
+/// `pushplot_value`: the newest bucket's last value of every series the caller may see that was
+/// not pushed to /metrics (those show as they were pushed). Series labels that are no Prometheus
+/// label name, or that would clash with `chart`, are renamed as Prometheus renames clashes.
+async fn json_series(ctx: &Ctx, caller: &Caller, pushed: &[String]) -> Result<Family> {
+    let names = caller.limit().map_or(
+        crate::domain::keys::Names::Range {
+            from: String::new(),
+            until: None,
+        },
+        crate::domain::keys::ChartLimit::names,
+    );
+    let rows = ctx.db.last_values(&names).await?;
+    let mut family = times("pushplot_value");
+    family.help = Some("The last value of each series sent to pushplot as JSON.".into());
+    for r in rows {
+        if pushed.contains(&r.chart) || !caller.limit().is_none_or(|l| l.allows(&r.chart)) {
+            continue;
+        }
+        let Some(newest) = r.newest.as_deref() else {
+            continue;
+        };
+        let Ok((_, _, _, _, last, _)) =
+            serde_json::from_str::<(f64, f64, f64, f64, f64, f64)>(newest)
+        else {
+            continue;
+        };
+        let mut labels = vec![("chart".to_string(), r.chart.clone())];
+        for (k, v) in Labels::from_canonical(&r.labels)?.as_map() {
+            labels.push((expo::label_name(k), v.clone()));
+        }
+        labels.sort();
+        labels.dedup_by(|a, b| a.0 == b.0);
+        family.samples.push(sample("pushplot_value", &labels, last));
+    }
+    Ok(family)
+}
