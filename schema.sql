@@ -224,3 +224,8 @@ CREATE TABLE metric_groups (
   pushed_at REAL NOT NULL,
   failed_at REAL NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+
+-- Charts that pushes have written: never shown as pushplot_value (migration 0010).
+CREATE TABLE pushed_charts (
+  name TEXT PRIMARY KEY
+) WITHOUT ROWID;

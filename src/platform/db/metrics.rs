@@ -74,6 +74,13 @@ impl Db {
                 &[text(grouping)],
             )?,
         }];
+        if let GroupWrite::Save { names, .. } = group {
+            // A name already there is not written again.
+            stmts.push(self.stmt(
+                "INSERT OR IGNORE INTO pushed_charts (name) SELECT value FROM json_each(?1)",
+                &[text(names)],
+            )?);
+        }
         stmts.extend(self.ingest_statements(params, false, false, cfg, now)?);
         self.write_points(stmts, false, cfg).await.map(|_| ())
     }
@@ -98,8 +105,8 @@ impl Db {
         .await
     }
 
-    /// The newest bucket of every series whose chart `names` allows: the newest chunk, two
-    /// index rows, per series.
+    /// The newest bucket of every series whose chart `names` allows and no push has written: the
+    /// newest chunk, two index rows, and a probe of `pushed_charts`, per series.
     pub async fn last_values(&self, names: &Names) -> Result<Vec<LastRow>> {
         let (clause, from, until) = names_where(names, "s.chart", 1, 2);
         self.all(
@@ -108,7 +115,9 @@ impl Db {
                  FROM series AS s JOIN chunks AS t ON t.series_id = s.id AND t.start =
                    (SELECT x.start FROM chunks AS x WHERE x.series_id = s.id
                     ORDER BY x.start DESC LIMIT 1)
-                 WHERE {clause} ORDER BY s.chart, s.labels"
+                 WHERE {clause}
+                   AND NOT EXISTS (SELECT 1 FROM pushed_charts AS p WHERE p.name = s.chart)
+                 ORDER BY s.chart, s.labels"
             ),
             &[from, until],
         )

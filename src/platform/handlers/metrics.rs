@@ -176,7 +176,6 @@ pub async fn scrape(ctx: &Ctx) -> Result<Response> {
     let since = ctx.cfg.metrics_ttl_seconds.map(|ttl| ctx.now - ttl as f64);
     let groups = ctx.db.groups(since).await?;
     let mut families: Vec<Family> = Vec::new();
-    let mut pushed_names: Vec<String> = Vec::new();
     let (mut pushed_at, mut failed_at) = (
         times("push_time_seconds"),
         times("push_failure_time_seconds"),
@@ -193,7 +192,6 @@ pub async fn scrape(ctx: &Ctx) -> Result<Response> {
             .collect();
         let mut visible = false;
         for f in stored(g)? {
-            pushed_names.push(f.name.clone());
             if allows(&f.name) {
                 visible = true;
                 families.push(f);
@@ -213,7 +211,7 @@ pub async fn scrape(ctx: &Ctx) -> Result<Response> {
         families.push(pushed_at);
         families.push(failed_at);
     }
-    let json = json_series(ctx, &caller, &pushed_names).await?;
+    let json = json_series(ctx, &caller).await?;
     if !json.samples.is_empty() {
         families.push(json);
     }
@@ -240,10 +238,10 @@ fn sample(name: &str, labels: &[(String, String)], value: f64) -> Sample {
     }
 }
 
-/// `pushplot_value`: the newest bucket's last value of every series the caller may see that was
-/// not pushed to /metrics (those show as they were pushed). Series labels that are no Prometheus
-/// label name, or that would clash with `chart`, are renamed as Prometheus renames clashes.
-async fn json_series(ctx: &Ctx, caller: &Caller, pushed: &[String]) -> Result<Family> {
+/// `pushplot_value`: the newest bucket's last value of every series the caller may see that no
+/// push wrote (those show as pushed while their group lives, and not at all after). A series
+/// label `chart` is renamed as Prometheus renames a clashing label.
+async fn json_series(ctx: &Ctx, caller: &Caller) -> Result<Family> {
     let names = caller.limit().map_or(
         crate::domain::keys::Names::Range {
             from: String::new(),
@@ -255,7 +253,7 @@ async fn json_series(ctx: &Ctx, caller: &Caller, pushed: &[String]) -> Result<Fa
     let mut family = times("pushplot_value");
     family.help = Some("The last value of each series sent to pushplot as JSON.".into());
     for r in rows {
-        if pushed.contains(&r.chart) || !caller.limit().is_none_or(|l| l.allows(&r.chart)) {
+        if !caller.limit().is_none_or(|l| l.allows(&r.chart)) {
             continue;
         }
         let Some(newest) = r.newest.as_deref() else {
