@@ -27,21 +27,30 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
         refuse_protobuf(ctx.header("Content-Type").as_deref())?;
     }
     let key = Labels::from_pairs(grouping.labels())?.canonical();
+    let outcome = apply(ctx, &caller, how, &grouping, &key).await;
+    // As at the Pushgateway, a refused change of a group shows in push_failure_time_seconds; only
+    // for a key that may write every chart, since a refused body does not say whose group it is.
+    if matches!(&outcome, Err(e) if e.status == 400) && caller.limit().is_none() {
+        ctx.db.push_failed(&key, ctx.now).await?;
+    }
+    outcome
+}
+
+async fn apply(
+    ctx: &mut Ctx,
+    caller: &Caller,
+    how: PushMethod,
+    grouping: &Grouping,
+    key: &str,
+) -> Result<Response> {
     let body = match how {
         PushMethod::Delete => Vec::new(),
         _ => ctx.body().await?,
     };
-    let pushed = match expo::parse(&body, grouping.labels()) {
-        Ok(f) => f,
-        Err(e) => {
-            // As the Pushgateway: a failed change of a group shows in push_failure_time_seconds.
-            ctx.db.push_failed(&key, ctx.now).await?;
-            return Err(e.into());
-        }
-    };
+    let pushed = expo::parse(&body, grouping.labels())?;
     drop(body);
     for f in &pushed {
-        may_write(&caller, &f.name)?;
+        may_write(caller, &f.name)?;
     }
     // Every group in /metrics: the push must fit beside the others (one type per metric, no
     // series from two groups), as the Pushgateway checks its whole store. One row per group.
@@ -62,31 +71,26 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
     // What the push replaces must be the caller's to replace too.
     if how != PushMethod::Post {
         for f in &kept {
-            may_write(&caller, &f.name)?;
+            may_write(caller, &f.name)?;
         }
     }
-    if how == PushMethod::Delete {
-        if before.is_none() {
-            // The Pushgateway answers a delete of nothing as a success; so does this.
-            return Ok(http::text(202, "text/plain; charset=utf-8", String::new()));
-        }
-        ctx.db
-            .push(
-                GroupWrite::Delete { grouping: &key },
-                &[],
-                &ctx.cfg,
-                ctx.now,
-            )
-            .await?;
-        return Ok(http::text(202, "text/plain; charset=utf-8", String::new()));
-    }
-    let charted = match expo::chart(&pushed, &ctx.cfg, ctx.now) {
-        Ok(c) => c,
-        Err(e) => {
-            ctx.db.push_failed(&key, ctx.now).await?;
-            return Err(e.into());
-        }
+    let done = |status| {
+        Ok(http::text(
+            status,
+            "text/plain; charset=utf-8",
+            String::new(),
+        ))
     };
+    if how == PushMethod::Delete {
+        // The Pushgateway answers a delete of nothing as a success; so does this.
+        if before.is_some() {
+            ctx.db
+                .push(GroupWrite::Delete { grouping: key }, &[], &ctx.cfg, ctx.now)
+                .await?;
+        }
+        return done(202);
+    }
+    let charted = expo::chart(&pushed, &ctx.cfg, ctx.now)?;
     if how == PushMethod::Post {
         others.extend(
             kept.iter()
@@ -94,10 +98,7 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
                 .cloned(),
         );
     }
-    if let Err(e) = expo::check_against(&pushed, &others) {
-        ctx.db.push_failed(&key, ctx.now).await?;
-        return Err(e.into());
-    }
+    expo::check_against(&pushed, &others)?;
     check_series_per_chart(
         charted.batch.series.iter().map(|s| &s.chart),
         ctx.cfg.max_series_per_chart,
@@ -123,7 +124,7 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
     ctx.db
         .push(
             GroupWrite::Save {
-                grouping: &key,
+                grouping: key,
                 job: grouping.job(),
                 metrics: &text,
                 names: &names,
@@ -134,7 +135,7 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
         )
         .await?;
     judge_alerts_later(ctx, &charted.batch);
-    Ok(http::text(200, "text/plain; charset=utf-8", String::new()))
+    done(200)
 }
 
 /// A metric name the caller may write: its chart's, since each sample becomes a point of it.
