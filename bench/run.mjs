@@ -1,6 +1,7 @@
 // npm run bench: pushplot (wrangler dev, release build, fresh local D1) and the Prometheus
 // Pushgateway side by side, loaded by the same generator with the same settings, after the native
-// micro-benchmark of the ingest parser (bench/ingest_parse.rs). Writes bench/results.json and
+// micro-benchmark of the ingest parser (bench/ingest_parse.rs), then a real Prometheus server
+// scraping pushplot's /metrics (Debian's prometheus). Writes bench/results.json and
 // prints a Markdown table. `--smoke` runs every workload for a moment, writes to a temporary file,
 // and is what `npm test` runs so that this script cannot rot. `--day` prints only the day of cost.
 import autocannon from "autocannon";
@@ -31,6 +32,15 @@ function stopAll() {
   for (const t of temps.splice(0)) rmSync(t, { recursive: true, force: true });
 }
 process.on("exit", stopAll);
+
+/** Stops one server started by startServer (its whole process group). */
+function stopGroup(pid) {
+  const i = groups.indexOf(pid);
+  if (i >= 0) groups.splice(i, 1);
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {}
+}
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(sig, () => {
     stopAll();
@@ -166,6 +176,10 @@ function promBody(n) {
   return s;
 }
 
+/** The exposition-format bodies pushed to both pushplot and the Pushgateway, byte for byte. */
+const EXPO_SINGLE = "bench_single 42\n";
+const EXPO_100 = promBody(100);
+
 async function main() {
   // `--day`: only the day of cost, printed, for trying a change to what a request reads or writes.
   if (process.argv.includes("--day")) {
@@ -268,20 +282,36 @@ async function main() {
     round.pushplot.single = await load(`single @${stored}`, { url: `${base}/api/v1/ingest`, method: "POST", headers, body: '{"chart":"bench.single","value":42}' });
     round.pushplot.batch_100 = await load(`batch 100 @${stored}`, { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(100), pointsPerRequest: 100 });
     round.pushplot.batch_1000 = await load(`batch 1000 @${stored}`, { url: `${base}/api/v1/ingest`, method: "POST", headers, body: batchBody(1000), pointsPerRequest: 1000 });
+    if (stored === 0) {
+      // The Pushgateway API: the Pushgateway's own bodies, POSTed to pushplot's /metrics/job/...
+      // (its side is the same bodies' single and batch_100 workloads below).
+      results.expo = { stored, pushplot: {}, pushgateway: {} };
+      results.expo.pushplot.single = await load("expo single", { url: `${base}/metrics/job/bench`, method: "POST", headers, body: EXPO_SINGLE });
+      results.expo.pushplot.batch_100 = await load("expo 100", { url: `${base}/metrics/job/bench100`, method: "POST", headers, body: EXPO_100, pointsPerRequest: 100 });
+    }
     if (pgBase) {
       measuredGroup = pgGroup;
-      round.pushgateway.single = await load(`pg single @${stored}`, { url: `${pgBase}/metrics/job/bench`, method: "POST", body: "bench_single 42\n" });
-      round.pushgateway.batch_100 = await load(`pg batch 100 @${stored}`, { url: `${pgBase}/metrics/job/bench100`, method: "POST", body: promBody(100), pointsPerRequest: 100 });
+      round.pushgateway.single = await load(`pg single @${stored}`, { url: `${pgBase}/metrics/job/bench`, method: "POST", body: EXPO_SINGLE });
+      round.pushgateway.batch_100 = await load(`pg batch 100 @${stored}`, { url: `${pgBase}/metrics/job/bench100`, method: "POST", body: EXPO_100, pointsPerRequest: 100 });
       round.pushgateway.batch_1000 = await load(`pg batch 1000 @${stored}`, { url: `${pgBase}/metrics/job/bench1000`, method: "POST", body: promBody(1000), pointsPerRequest: 1000 });
       round.ratio = Object.fromEntries(
         ["single", "batch_100", "batch_1000"].map((k) => [k, Number((round.pushplot[k].points_per_s / round.pushgateway[k].points_per_s).toFixed(2))]),
       );
+      if (stored === 0) {
+        Object.assign(results.expo.pushgateway, { single: round.pushgateway.single, batch_100: round.pushgateway.batch_100 });
+        results.expo.ratio = Object.fromEntries(
+          ["single", "batch_100"].map((k) => [k, Number((results.expo.pushplot[k].points_per_s / results.expo.pushgateway[k].points_per_s).toFixed(2))]),
+        );
+      }
     }
     results.curve.push(round);
   }
   // The throughput table and the older targets read the round with an empty store.
   Object.assign(results.pushplot, results.curve[0].pushplot);
   Object.assign(results.pushgateway, results.curve[0].pushgateway);
+
+  // A real Prometheus scraping pushplot as its README says to, and the time until it has a push.
+  results.prometheus_scrape = await prometheusScrape(p, base);
   stopAll();
 
   // A day of the reference profile, on its own server with the default configuration.
@@ -366,6 +396,99 @@ async function wasmCpu(base, headers) {
     // Where the parsing alone reaches the free plan's 10 ms, along the line through both sizes.
     points_within_10ms: per_point > 0 ? Math.floor(1000 + (10 - parse(1000)) / per_point) : null,
   };
+}
+
+/**
+ * Debian's Prometheus server scraping pushplot's /metrics every second with a read key as Bearer
+ * and honor_labels, as pushplot's README configures it. Once it has scraped once, a value is
+ * pushed with PUT /metrics/job/bench_prom, and Prometheus' query API is asked for it every 100 ms
+ * until it answers it (at most 30 s). Records whether it was seen, how long after the push, the
+ * scrape's duration and size, and the target's last error if it never was. Prometheus is stopped
+ * before this returns.
+ */
+async function prometheusScrape(p, base) {
+  const bin = "/usr/bin/prometheus";
+  if (!existsSync(bin)) return { skipped: `no ${bin} (scripts/setup installs Debian's prometheus)` };
+  const version = execFileSync(bin, ["--version"], { encoding: "utf8" }).split("\n")[0];
+  const readKey = (await p.call("/api/v1/keys", { method: "POST", body: JSON.stringify({ scope: "read", name: "bench prometheus" }) })).body.key;
+  const dir = mkdtempSync(path.join(tmpdir(), "pushplot-prometheus-"));
+  temps.push(dir);
+  const scraped = new URL(base).host;
+  const config = path.join(dir, "prometheus.yml");
+  writeFileSync(
+    config,
+    `global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: pushplot
+    honor_labels: true
+    metrics_path: /metrics
+    authorization:
+      type: Bearer
+      credentials: ${JSON.stringify(readKey)}
+    static_configs:
+      - targets: [${JSON.stringify(scraped)}]
+`,
+  );
+  const port = await freePort();
+  const promBase = `http://127.0.0.1:${port}`;
+  await startServer(
+    bin,
+    [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
+    `${promBase}/-/ready`,
+  );
+  const pid = groups[groups.length - 1];
+  const target = async () => (await fetch(`${promBase}/api/v1/targets`).then((res) => res.json()).catch(() => null))?.data?.activeTargets?.[0];
+  try {
+    // Its first scrape comes some seconds after it is ready (target discovery is throttled to
+    // 5 s); the time to see a push is measured from a target already scraped.
+    const started = Date.now();
+    let t;
+    while (Date.now() < started + 30_000) {
+      t = await target();
+      if (t?.health && t.health !== "unknown") break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const firstScrapeMs = Date.now() - started;
+    const value = 1000 + (Date.now() % 1000) / 4; // a quarter: exact in every format it passes through
+    const pushed = Date.now();
+    const r = await fetch(`${base}/metrics/job/bench_prom/instance/bench`, {
+      method: "PUT",
+      headers: { "X-API-Key": TOKEN },
+      body: `# HELP bench_prom_seen A value pushed to pushplot, to be seen by Prometheus.\n# TYPE bench_prom_seen gauge\nbench_prom_seen ${value}\n`,
+    });
+    if (!r.ok) throw new Error(`push for Prometheus: ${r.status} ${await r.text()}`);
+    const deadline = pushed + 30_000;
+    let seen = null;
+    while (Date.now() < deadline) {
+      const q = await fetch(`${promBase}/api/v1/query?query=bench_prom_seen`).then((res) => res.json()).catch(() => null);
+      const hit = q?.data?.result?.find((x) => Number(x.value[1]) === value);
+      if (hit) {
+        seen = { ms: Date.now() - pushed, labels: hit.metric };
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    t = await target();
+    const samples = await fetch(`${promBase}/api/v1/query?query=scrape_samples_scraped`).then((res) => res.json()).catch(() => null);
+    return {
+      version,
+      scrape_interval_s: 1,
+      first_scrape_after_start_ms: firstScrapeMs,
+      value,
+      seen: Boolean(seen),
+      seen_after_push_ms: seen?.ms ?? null,
+      // honor_labels: the pushed job and instance, not Prometheus' own.
+      labels: seen?.labels ?? null,
+      target_health: t?.health ?? null,
+      last_error: t?.lastError || null,
+      last_scrape_ms: t?.lastScrapeDuration === undefined ? null : Math.round(t.lastScrapeDuration * 1000),
+      samples_scraped: Number(samples?.data?.result?.[0]?.value?.[1] ?? NaN) || null,
+    };
+  } finally {
+    stopGroup(pid);
+  }
 }
 
 /** The commit the sizes belong to (`+dirty` when the tree holds uncommitted changes). */
@@ -469,6 +592,11 @@ function targets(r) {
   add("ingest parser: 10,000 points in 100 series, natively", `${parser.ms} ms`, "<= 4 ms", parser.ms <= 4);
   // The budget issue 7 set for everything through job runs, alerts and Prometheus push.
   add("release wasm gzip", `${(r.size.wasm_gzip_bytes / 1024).toFixed(0)} KB`, "<= 300 KB", r.size.wasm_gzip_bytes <= 300 * 1024);
+  const scrape = r.prometheus_scrape;
+  if (scrape && !scrape.skipped) {
+    const honored = scrape.labels?.job === "bench_prom" && scrape.labels?.instance === "bench";
+    add("Prometheus scrapes /metrics and has a pushed value, with its job and instance", scrape.seen ? `after ${scrape.seen_after_push_ms} ms${honored ? "" : ", labels not honored"}` : `not seen (${scrape.last_error || scrape.target_health})`, "seen, within 30 s", scrape.seen && honored);
+  }
   if (r.wasm_cpu) {
     add("Worker CPU to parse 10,000 points (free plan: 10 ms a request)", `${r.wasm_cpu.parse_ms_10000_points} ms`, "<= 10 ms", r.wasm_cpu.parse_ms_10000_points <= 10);
   }
@@ -512,6 +640,25 @@ function table(r) {
       const cell = (k) => [`${c.pushplot[k].points_per_s} / ${c.pushgateway[k].points_per_s}`, `${c.ratio[k]}x`];
       lines.push(row([c.stored.toLocaleString("en-US"), ...cell("single"), ...cell("batch_100"), ...cell("batch_1000")]));
     }
+  }
+  if (r.expo) {
+    lines.push("", "### Pushgateway API: the same exposition-format bodies POSTed to both (empty store; samples/s, and the ratio)", "");
+    lines.push(row(["body", "pushplot req/s", "pushplot samples/s", "p50 / p99 ms", "Pushgateway req/s", "Pushgateway samples/s", "p50 / p99 ms", "ratio"]));
+    lines.push(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]));
+    for (const [k, label] of [["single", "1 sample"], ["batch_100", "100 samples"]]) {
+      lines.push(row([label, ...fmt(r.expo.pushplot[k]), ...fmt(r.expo.pushgateway[k]), r.expo.ratio ? `${r.expo.ratio[k]}x` : "-"]));
+    }
+  }
+  const scrape = r.prometheus_scrape;
+  if (scrape) {
+    lines.push("", "### Prometheus scraping /metrics", "");
+    if (scrape.skipped) lines.push(`skipped: ${scrape.skipped}`);
+    else if (scrape.seen) {
+      lines.push(
+        `${scrape.version}, every ${scrape.scrape_interval_s} s with a read key as Bearer and honor_labels: a pushed value answered by its query API ${scrape.seen_after_push_ms} ms after the push, labels ${JSON.stringify(scrape.labels)}; a scrape of ${scrape.samples_scraped} samples took ${scrape.last_scrape_ms} ms (first scrape ${scrape.first_scrape_after_start_ms} ms after Prometheus was ready)`,
+      );
+    }
+    else lines.push(`${scrape.version}: the pushed value was not seen within 30 s (target ${scrape.target_health}, last error: ${scrape.last_error || "none"})`);
   }
   lines.push("", "### Where the CPU goes (ms of CPU per request, by program in the server's process group)", "");
   for (const [label, x] of [["pushplot no-D1 route", r.pushplot.health_no_d1], ["pushplot 1 point", r.pushplot.single], ["pushplot 100 points", r.pushplot.batch_100], ["pushplot 1,000 points", r.pushplot.batch_1000], ["Pushgateway 1 sample", r.pushgateway.single], ["Pushgateway 100 samples", r.pushgateway.batch_100]]) {

@@ -86,20 +86,25 @@ impl Db {
     }
 
     /// A refused push of an existing group: the Pushgateway's `push_failure_time_seconds`.
-    pub async fn push_failed(&self, grouping: &str, now: f64) -> Result<()> {
+    /// A group that never took a push is made, empty, with push time 0, so that its failure
+    /// shows all the same, as at the Pushgateway.
+    pub async fn push_failed(&self, grouping: &str, job: &str, now: f64) -> Result<()> {
         self.batch(vec![self.stmt(
-            "UPDATE metric_groups SET failed_at = ?2 WHERE grouping = ?1",
-            &[text(grouping), num(now)],
+            "INSERT INTO metric_groups (grouping, job, metrics, names, pushed_at, failed_at)
+             VALUES (?1, ?2, '', '[]', 0, ?3)
+             ON CONFLICT (grouping) DO UPDATE SET failed_at = excluded.failed_at",
+            &[text(grouping), text(job), num(now)],
         )?])
         .await?;
         Ok(())
     }
 
-    /// Every group pushed since `since` (all of them with `None`), in grouping order.
+    /// Every group pushed to (or refused) since `since` (all of them with `None`), in grouping
+    /// order.
     pub async fn groups(&self, since: Option<f64>) -> Result<Vec<GroupRow>> {
         self.all(
             "SELECT grouping, metrics, pushed_at, failed_at FROM metric_groups
-             WHERE pushed_at >= ?1 ORDER BY grouping",
+             WHERE MAX(pushed_at, failed_at) >= ?1 ORDER BY grouping",
             &[num(since.unwrap_or(-1.0))],
         )
         .await
@@ -128,7 +133,7 @@ impl Db {
     pub async fn expire_groups(&self, cutoff: f64) -> Result<usize> {
         let r = self
             .batch(vec![self.stmt(
-                "DELETE FROM metric_groups WHERE pushed_at < ?1",
+                "DELETE FROM metric_groups WHERE MAX(pushed_at, failed_at) < ?1",
                 &[num(cutoff)],
             )?])
             .await?;

@@ -24,14 +24,17 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
     caller.may(Action::IngestAny, false)?;
     let grouping = Grouping::parse(&format!("/metrics/{rest}"))?;
     if how != PushMethod::Delete {
-        refuse_protobuf(ctx.header("Content-Type").as_deref())?;
+        refuse_protobuf(
+            ctx.header("Content-Type").as_deref(),
+            ctx.header("Content-Encoding").as_deref(),
+        )?;
     }
     let key = Labels::from_pairs(grouping.labels())?.canonical();
     let outcome = apply(ctx, &caller, how, &grouping, &key).await;
     // As at the Pushgateway, a refused change of a group shows in push_failure_time_seconds; only
     // for a key that may write every chart, since a refused body does not say whose group it is.
     if matches!(&outcome, Err(e) if e.status == 400) && caller.limit().is_none() {
-        ctx.db.push_failed(&key, ctx.now).await?;
+        ctx.db.push_failed(&key, grouping.job(), ctx.now).await?;
     }
     outcome
 }
@@ -49,9 +52,7 @@ async fn apply(
     };
     let pushed = expo::parse(&body, grouping.labels())?;
     drop(body);
-    for f in &pushed {
-        may_write(caller, &f.name)?;
-    }
+    may_write(caller, &pushed)?;
     // Every group in /metrics: the push must fit beside the others (one type per metric, no
     // series from two groups), as the Pushgateway checks its whole store. One row per group.
     let since = ctx.cfg.metrics_ttl_seconds.map(|ttl| ctx.now - ttl as f64);
@@ -70,9 +71,7 @@ async fn apply(
     };
     // What the push replaces must be the caller's to replace too.
     if how != PushMethod::Post {
-        for f in &kept {
-            may_write(caller, &f.name)?;
-        }
+        may_write(caller, &kept)?;
     }
     let done = |status| {
         Ok(http::text(
@@ -117,8 +116,7 @@ async fn apply(
     };
     let mut text = String::new();
     expo::render(&group, &mut text);
-    let names = serde_json::to_string(&group.iter().map(|f| &f.name).collect::<Vec<_>>())
-        .map_err(|_| ApiError::internal())?;
+    let names = serde_json::to_string(&charts(&group)).map_err(|_| ApiError::internal())?;
     let params = charted.batch.to_sql_params(MAX_PARAM_BYTES);
     let params: Vec<&str> = params.iter().map(String::as_str).collect();
     ctx.db
@@ -138,14 +136,45 @@ async fn apply(
     done(200)
 }
 
-/// A metric name the caller may write: its chart's, since each sample becomes a point of it.
-fn may_write(caller: &Caller, name: &str) -> Result<()> {
-    caller.may(Action::Ingest(&ChartName::parse(name)?), false)?;
+/// The charts families write: their samples' names (`h_bucket`, `h_sum`... for a histogram
+/// `h`), each once.
+fn charts(families: &[Family]) -> Vec<&str> {
+    let mut names: Vec<&str> = families
+        .iter()
+        .flat_map(|f| f.samples.iter().map(|s| s.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Whether the caller may write every chart of `families`: each sample becomes a point of the
+/// chart named after it.
+fn may_write(caller: &Caller, families: &[Family]) -> Result<()> {
+    for name in charts(families) {
+        caller.may(Action::Ingest(&ChartName::parse(name)?), false)?;
+    }
     Ok(())
 }
 
-/// Go's client pushes protobuf unless told otherwise; say how to tell it.
-fn refuse_protobuf(content_type: Option<&str>) -> Result<()> {
+/// Whether the caller may read every chart of a family: a limited key sees a family whole or
+/// not at all (a histogram with its `_sum` alone would be no histogram).
+fn may_see(caller: &Caller, family: &Family) -> bool {
+    caller
+        .limit()
+        .is_none_or(|l| family.samples.iter().all(|s| l.allows(&s.name)))
+}
+
+/// Go's client pushes protobuf unless told otherwise, and client_python may compress: say how to
+/// send plain text instead.
+fn refuse_protobuf(content_type: Option<&str>, encoding: Option<&str>) -> Result<()> {
+    if encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity")) {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "pushplot reads push bodies uncompressed; send without Content-Encoding \
+             (prometheus_client: compression=None, the default)",
+        ));
+    }
     match content_type {
         Some(t) if t.contains("protobuf") => Err(ApiError::new(
             Code::UnsupportedMediaType,
@@ -173,7 +202,6 @@ fn stored(row: &GroupRow) -> Result<Vec<Family>> {
 pub async fn scrape(ctx: &Ctx) -> Result<Response> {
     let caller = auth::caller(ctx).await?;
     caller.may(Action::ListCharts, false)?;
-    let allows = |name: &str| caller.limit().is_none_or(|l| l.allows(name));
     let since = ctx.cfg.metrics_ttl_seconds.map(|ttl| ctx.now - ttl as f64);
     let groups = ctx.db.groups(since).await?;
     let mut families: Vec<Family> = Vec::new();
@@ -191,9 +219,11 @@ pub async fn scrape(ctx: &Ctx) -> Result<Response> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut visible = false;
-        for f in stored(g)? {
-            if allows(&f.name) {
+        let stored = stored(g)?;
+        // An empty group (an empty push, or only refused ones) is seen by keys that see all.
+        let mut visible = stored.is_empty() && caller.limit().is_none();
+        for f in stored {
+            if may_see(&caller, &f) {
                 visible = true;
                 families.push(f);
             }
