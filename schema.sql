@@ -213,9 +213,10 @@ CREATE INDEX alerts_chart ON alerts (chart);
 
 -- Pushed metric groups (migration 0009).
 -- `grouping` is the grouping labels (job and the rest) as canonical JSON; `metrics` the group's
--- families in the text exposition format, without the grouping labels; `names` a JSON array of
--- its metric names, so that a key limited to some charts sees only those. No index on
--- `pushed_at`: each push would write its entry as one more row; expiry reads the few groups.
+-- families in the text exposition format, the grouping labels on every sample (migration 0009's
+-- comment says otherwise and is wrong); `names` the charts its samples write (kept for
+-- inspection; pushed_charts is what reads use). No index on `pushed_at`: each push would write
+-- its entry as one more row; expiry reads the few groups.
 CREATE TABLE metric_groups (
   grouping TEXT PRIMARY KEY,
   job TEXT NOT NULL,

@@ -87,9 +87,12 @@ post() {
     pp_err="cannot make a temporary directory in ${TMPDIR:-/tmp}; nothing sent"
     return 1
   fi
-  resp="$pp_dir/response" errf="$pp_dir/curl-error"
+  resp="$pp_dir/response" errf="$pp_dir/curl-error" keyf="$pp_dir/key-header"
+  # The key goes to curl in a file of this run's private directory (printf is built in), not on
+  # its command line, where ps and /proc would show it to every user of the machine.
+  (umask 077 && printf 'X-API-Key: %s\n' "${PUSHPLOT_KEY:-}" >"$keyf")
   code=$(curl -sS -m "$PUSHPLOT_TIMEOUT" -o "$resp" -w '%{http_code}' -X POST \
-    -H "X-API-Key: ${PUSHPLOT_KEY:-}" -H "Content-Type: $2" -H "User-Agent: pushplot.sh/1" \
+    -H "@$keyf" -H "Content-Type: $2" -H "User-Agent: pushplot.sh/1" \
     --data-binary "$3" "$pp_url$1" 2>"$errf")
   rc=$?
   if [ "$rc" -ne 0 ]; then

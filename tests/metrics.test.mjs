@@ -73,12 +73,12 @@ test("every pushed sample is also a point of the chart named after it, and keeps
   assert.equal(files.body.points.at(-1).last, 12);
 });
 
-test("grouping values may be base64 in the path, as the Pushgateway takes them", async () => {
+test("grouping values may be base64 in the path, as the Pushgateway takes them, and a sample without instance shows instance=\"\"", async () => {
   const c = await worker();
   // job "backup", path "/var/tmp", and an empty value as "=".
   assert.equal((await push(c, "PUT", "job@base64/YmFja3Vw/path@base64/L3Zhci90bXA/zone@base64/=", "x_bytes 5\n")).status, 200);
   const s = samples(await scrape(c));
-  assert.ok(s.includes('x_bytes{job="backup",path="/var/tmp",zone=""} 5'), s.join("\n"));
+  assert.ok(s.includes('x_bytes{instance="",job="backup",path="/var/tmp",zone=""} 5'), s.join("\n"));
   const bad = await push(c, "PUT", "job/backup/instance", "x 1\n");
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, "invalid_push_path");
@@ -109,11 +109,11 @@ test("an inconsistent push is a 400 naming its line and changes nothing", async 
   // time 0 and its failure time, as at the Pushgateway.
   const metricsOnly = (t) => samples(t).filter((l) => !l.startsWith("push_"));
   assert.deepEqual(metricsOnly(after), metricsOnly(before));
-  assert.ok(samples(after).includes('push_time_seconds{job="b"} 0'), after);
-  assert.ok(samples(after).some((l) => /^push_failure_time_seconds\{job="b"\} 1\.\d+e\+09$/.test(l)), after);
+  assert.ok(samples(after).includes('push_time_seconds{instance="",job="b"} 0'), after);
+  assert.ok(samples(after).some((l) => /^push_failure_time_seconds\{instance="",job="b"\} 1\.\d+e\+09$/.test(l)), after);
   assert.equal((await c.get("/api/v1/charts")).body.charts.length, charted, "no chart was made");
   // As at the Pushgateway, the group's failed change shows in push_failure_time_seconds.
-  assert.ok(samples(after).some((l) => /^push_failure_time_seconds\{job="a"\} 1\.\d+e\+09$/.test(l)), after);
+  assert.ok(samples(after).some((l) => /^push_failure_time_seconds\{instance="",job="a"\} 1\.\d+e\+09$/.test(l)), after);
 });
 
 test("Go's protobuf pushes get a 415 that says how to switch the client to text", async () => {
@@ -152,7 +152,7 @@ test("a key without the ingest scope, or outside its chart limit, cannot push an
   assert.equal((await push(c, "DELETE", "job/shared", undefined, { "X-API-Key": backup })).status, 403);
   assert.equal((await push(c, "PUT", "job/x", "backup_ok 1\n", { "X-API-Key": backup })).status, 200);
   const s = samples(await scrape(c));
-  assert.ok(s.includes('other_metric{job="shared"} 1'));
+  assert.ok(s.includes('other_metric{instance="",job="shared"} 1'));
   assert.ok(!s.some((l) => l.startsWith("backup_ok") && l.includes("2")));
   assert.equal((await c.get("/api/v1/charts/other_metric")).body.points.at(-1).count, 1, "no point from the refused pushes");
 });
@@ -173,7 +173,7 @@ test("a scrape shows a limited key only its charts, and series sent as JSON as p
   const seen = samples(await scrape(c, limited));
   assert.deepEqual(
     seen.filter((l) => !l.startsWith("push_")).sort(),
-    ['backup_ok{job="mixed"} 1', 'pushplot_value{chart="backup_sizes",exported_chart="x",host="db-1"} 7'],
+    ['backup_ok{instance="",job="mixed"} 1', 'pushplot_value{chart="backup_sizes",exported_chart="x",host="db-1"} 7'],
   );
   assert.ok(!seen.some((l) => l.includes('job="other"')), "a group it sees nothing of stays out, push times too");
   assert.equal((await c.fetch("/metrics", { headers: { Authorization: `Bearer ${await c.newKey("ingest")}` } })).status, 403);
@@ -201,4 +201,44 @@ test("a push reads one row per group and writes one per new sample point and one
   const s = await c.fetch("/metrics", { headers: { Authorization: `Bearer ${ADMIN}` } });
   assert.match(s.headers.get("server-timing"), /d1;dur=/);
   assert.equal(s.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+});
+
+test("a push that would leave its group unreadable is refused, and no stored group can stop pushes, scrapes or its own delete", async () => {
+  const c = await worker();
+  await push(c, "PUT", "job/a", '# TYPE x summary\nx{quantile="0.5"} 1\nx_sum 1\nx_count 1\n');
+  // An untyped x_count beside the summary x would read back as a second x_count of x.
+  const clash = await push(c, "POST", "job/a", 'x_count{k="1"} 2\n');
+  assert.equal(clash.status, 400);
+  assert.match(clash.body.error.message, /does not read back/);
+  // A line under the reader's 4,096 bytes, longer than that with the grouping labels, would not
+  // read back either (NaN: not charted, so not held to a chart's ten labels).
+  const labels = Array.from({ length: 31 }, (_, i) => `l${i}="${"v".repeat(120)}"`).join(",");
+  const long = await push(c, "PUT", `job/${"j".repeat(100)}/instance/${"i".repeat(100)}`, `y{${labels}} NaN\n`);
+  assert.equal(long.status, 400, JSON.stringify(long.body));
+  assert.match(long.body.error.message, /does not read back/);
+  // A group stored before a check existed, as text that no longer reads: written straight in D1.
+  await c.db.prepare("INSERT INTO metric_groups (grouping, job, metrics, names, pushed_at) VALUES ('{\"job\":\"bad\"}', 'bad', 'not { an exposition', '[]', ?1)").bind(Date.now() / 1000).run();
+  assert.equal((await push(c, "PUT", "job/c", "c_ok 1\n")).status, 200);
+  assert.ok(samples(await scrape(c)).includes('c_ok{instance="",job="c"} 1'));
+  assert.equal((await push(c, "DELETE", "job/bad")).status, 202);
+});
+
+test("a push may not bring the metrics /metrics writes itself", async () => {
+  const c = await worker();
+  for (const name of ["push_time_seconds", "push_failure_time_seconds", "pushplot_value"]) {
+    const r = await push(c, "PUT", "job/a", `${name} 1\n`);
+    assert.equal(r.status, 400, name);
+    assert.match(r.body.error.message, /^line 1: /);
+  }
+});
+
+test("a limited key cannot add to someone else's group with a POST, and learns nothing of other groups from Server-Timing", async () => {
+  const c = await worker();
+  await push(c, "PUT", "job/billing", "billing_runs 1\n");
+  const shop = await c.newKey("ingest", { charts: "shop_" });
+  const r = await push(c, "POST", "job/billing", "shop_orders 3\n", { "X-API-Key": shop });
+  assert.equal(r.status, 403);
+  const own = await push(c, "PUT", "job/shop", "shop_orders 3\n", { "X-API-Key": shop });
+  assert.equal(own.status, 200);
+  assert.equal(own.headers.get("server-timing"), null, "no D1 rows for a limited key");
 });

@@ -283,7 +283,7 @@ test("a key limited to some charts: a push naming a metric outside its limit is 
   assert.deepEqual(names, ["lim_mixed", "lim_runs_total", "push_failure_time_seconds", "push_time_seconds", "pushplot_value"]);
   assert.deepEqual([...new Set(seen.filter((s) => s.name === "push_time_seconds").map((s) => s.labels.job))].sort(), ["lim", "mixed"]);
   assert.deepEqual(seen.filter((s) => s.name === "pushplot_value").map((s) => s.labels.chart), ["lim_json"]);
-  assert.equal(valueOf(seen, "lim_runs_total", { job: "lim" }), 1);
+  assert.equal(valueOf(seen, "lim_runs_total", { job: "lim", instance: "" }), 1);
 });
 
 test("a key limited to one chart cannot push a histogram of that name, whose _bucket, _sum and _count are other charts", async () => {

@@ -84,6 +84,7 @@ codes! {
     BatchTooLarge = 413 "batch_too_large",
     UnsupportedMediaType = 415 "unsupported_media_type",
     TooManySeries = 422 "too_many_series",
+    TooManyGroups = 422 "too_many_groups",
     // Our side.
     InternalError = 500 "internal_error",
     BadConfiguration = 500 "bad_configuration",

@@ -164,7 +164,7 @@ impl ChartLimit {
         }
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             ChartLimit::Prefix(p) => format!("charts starting with {p:?}"),
             ChartLimit::Exact(c) => format!("the chart {c:?}"),

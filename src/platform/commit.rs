@@ -6,7 +6,7 @@
 
 use crate::domain::config::Config;
 use crate::domain::error::{ApiError, Code};
-use crate::domain::ingest::Batch;
+use crate::domain::ingest::{Batch, SeriesHash};
 use crate::domain::round::{self, MAX_PARAM_BYTES};
 use crate::platform::db::{Cost, Db, Wrote};
 use std::cell::{Cell, RefCell};
@@ -44,19 +44,21 @@ struct Member {
     /// Every series of the batch has one partial bucket (`Batch::one_partial_each`).
     one_each: bool,
     /// Its series, as `series_key` spells them.
-    keys: Vec<String>,
+    keys: Vec<u64>,
 }
 
 /// How many series this isolate remembers as written; past it, it forgets them all.
 const KNOWN_MAX: usize = 50_000;
 
-/// A series as the set of known ones holds it.
-fn series_key(chart: &str, labels: &str) -> String {
-    let mut k = String::with_capacity(chart.len() + labels.len() + 1);
-    k.push_str(chart);
-    k.push('\0');
-    k.push_str(labels);
-    k
+/// A series as the set of known ones holds it: a hash, 8 bytes whatever its name and labels. Two
+/// series with the same hash only cost the one not written its retry (`Wrote::SeriesMissing`).
+fn series_key(chart: &str, labels: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = SeriesHash::default();
+    h.write(chart.as_bytes());
+    h.write(&[0]);
+    h.write(labels.as_bytes());
+    h.finish()
 }
 
 thread_local! {
@@ -73,7 +75,7 @@ thread_local! {
     /// that make sure they exist (three rows read per point). A series deleted since (its chart
     /// deleted, or emptied by retention) makes that write store nothing, and it is made again
     /// in full (`Wrote::SeriesMissing`): a wrong entry costs a call, never a point.
-    static KNOWN: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    static KNOWN: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
 }
 
 fn now_ms() -> f64 {
@@ -245,7 +247,9 @@ async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> 
         let mut result = db
             .ingest(&as_strs(&packed), one_each, known, cfg, now)
             .await;
+        let mut made_sure = !known;
         if result == Ok(Wrote::SeriesMissing) {
+            made_sure = true;
             // Nothing was stored: forget these series and write again, making sure of them.
             KNOWN.with(|k| {
                 let mut k = k.borrow_mut();
@@ -261,7 +265,7 @@ async fn write_together(db: &Db, members: &[Member], cfg: &Config, now: f64) -> 
         let cost = db.cost().since(before);
         match result {
             Ok(_) => {
-                if !known {
+                if made_sure {
                     remember(group);
                 }
                 for slot in &mut outcomes[from..to] {
@@ -297,7 +301,7 @@ fn remember(group: &[Member]) {
         if k.len() > KNOWN_MAX {
             k.clear();
         }
-        k.extend(group.iter().flat_map(|m| m.keys.iter().cloned()));
+        k.extend(group.iter().flat_map(|m| m.keys.iter().copied()));
     });
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 pub struct GroupRow {
     /// The grouping labels as canonical JSON (`Labels::canonical`).
     pub grouping: String,
-    /// The group's families in the text exposition format, without the grouping labels.
+    /// The group's families in the text exposition format, the grouping labels on every sample.
     pub metrics: String,
     pub pushed_at: f64,
     pub failed_at: f64,
@@ -99,12 +99,12 @@ impl Db {
         Ok(())
     }
 
-    /// Every group pushed to (or refused) since `since` (all of them with `None`), in grouping
-    /// order.
+    /// Every group pushed since `since` (all of them with `None`), and those never pushed whose
+    /// first push was refused since, in grouping order.
     pub async fn groups(&self, since: Option<f64>) -> Result<Vec<GroupRow>> {
         self.all(
             "SELECT grouping, metrics, pushed_at, failed_at FROM metric_groups
-             WHERE MAX(pushed_at, failed_at) >= ?1 ORDER BY grouping",
+             WHERE pushed_at >= ?1 OR (pushed_at = 0 AND failed_at >= ?1) ORDER BY grouping",
             &[num(since.unwrap_or(-1.0))],
         )
         .await
@@ -133,7 +133,8 @@ impl Db {
     pub async fn expire_groups(&self, cutoff: f64) -> Result<usize> {
         let r = self
             .batch(vec![self.stmt(
-                "DELETE FROM metric_groups WHERE MAX(pushed_at, failed_at) < ?1",
+                "DELETE FROM metric_groups
+                 WHERE pushed_at < ?1 AND (pushed_at > 0 OR failed_at < ?1)",
                 &[num(cutoff)],
             )?])
             .await?;

@@ -141,6 +141,12 @@ impl Db {
         self.cost.get()
     }
 
+    /// Forgets what this request cost, so that `Server-Timing` says nothing of rows a caller may
+    /// not see.
+    pub fn hide_cost(&self) {
+        self.cost.set(Cost::default());
+    }
+
     /// Reports a write that another request's calls made on this request's behalf.
     pub fn share(&self, round: Cost, requests: usize, counted_here: bool) {
         let mut c = self.cost.get();

@@ -9,8 +9,10 @@ use serde::Deserialize;
 impl Db {
     /// Deletes up to `limit` chunks whose hour ended by `cutoff`, oldest first per series, and
     /// drops the series they leave empty. Returns (chunks deleted, series dropped). The victims
-    /// are read first and named to the deletes: a point is never older than the retention, so
-    /// none can land in a victim meanwhile, and a series that gained a chunk is not dropped.
+    /// are read first and named to the deletes, and a series that gained a chunk meanwhile is not
+    /// dropped. With buckets longer than an hour, a point accepted just inside the retention can
+    /// land in a victim's hour between the read and the delete and go with it, as a point went
+    /// with its bucket before chunks.
     pub async fn retention_round(&self, cutoff: i64, limit: u32) -> Result<(usize, usize)> {
         #[derive(Deserialize)]
         struct Victims {

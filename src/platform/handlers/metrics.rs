@@ -34,10 +34,28 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
     // As at the Pushgateway, a refused change of a group shows in push_failure_time_seconds; only
     // for a key that may write every chart, since a refused body does not say whose group it is.
     if matches!(&outcome, Err(e) if e.status == 400) && caller.limit().is_none() {
-        ctx.db.push_failed(&key, grouping.job(), ctx.now).await?;
+        // The caller's 400 is the answer, whatever happens to this note of it.
+        if let Err(e) = ctx.db.push_failed(&key, grouping.job(), ctx.now).await {
+            worker::console_error!("metric group {key}: the failed push was not noted: {e}");
+        }
+    }
+    // A key limited to some charts learns nothing from D1's rows about groups it cannot see.
+    if caller.limit().is_some() {
+        ctx.db.hide_cost();
     }
     outcome
 }
+
+/// Names `/metrics` writes itself: a push may not bring its own.
+const RESERVED: [&str; 3] = [
+    "push_time_seconds",
+    "push_failure_time_seconds",
+    "pushplot_value",
+];
+/// The most live groups, and the longest a group's text may grow (a POST adds to it): every push
+/// and scrape reads and parses them all, as the Pushgateway checks its whole store.
+const MAX_GROUPS: usize = 1000;
+const MAX_GROUP_BYTES: usize = 256 * 1024;
 
 async fn apply(
     ctx: &mut Ctx,
@@ -52,27 +70,51 @@ async fn apply(
     };
     let pushed = expo::parse(&body, grouping.labels())?;
     drop(body);
+    if let Some(f) = pushed.iter().find(|f| RESERVED.contains(&f.name.as_str())) {
+        return Err(ApiError::new(
+            Code::InvalidExposition,
+            format!(
+                "line {}: {} is written by /metrics itself",
+                f.samples.first().map_or(0, |s| s.line),
+                f.name
+            ),
+        ));
+    }
     may_write(caller, &pushed)?;
     // Every group in /metrics: the push must fit beside the others (one type per metric, no
     // series from two groups), as the Pushgateway checks its whole store. One row per group.
     let since = ctx.cfg.metrics_ttl_seconds.map(|ttl| ctx.now - ttl as f64);
     let mut before = None;
     let mut others: Vec<Family> = Vec::new();
-    for row in ctx.db.groups(since).await? {
+    let groups = ctx.db.groups(since).await?;
+    let live = groups.len();
+    for row in groups {
         if row.grouping == key {
             before = Some(row);
         } else {
-            others.extend(stored(&row)?);
+            others.extend(stored(&row));
         }
     }
-    let kept = match &before {
-        Some(row) => stored(row)?,
-        None => Vec::new(),
-    };
-    // What the push replaces must be the caller's to replace too.
-    if how != PushMethod::Post {
-        may_write(caller, &kept)?;
+    if before.is_none() && live >= MAX_GROUPS && how != PushMethod::Delete {
+        return Err(ApiError::new(
+            Code::TooManyGroups,
+            format!("/metrics holds {MAX_GROUPS} groups, the most it keeps: delete some, or let METRICS_TTL expire them"),
+        ));
     }
+    let kept = before.as_ref().map(stored).unwrap_or_default();
+    // The group must be the caller's: a POST adds to it and refreshes its push time too. A group
+    // whose text no longer reads counts as someone else's, unless the key may write everything.
+    if before
+        .as_ref()
+        .is_some_and(|b| !b.metrics.is_empty() && kept.is_empty())
+        && caller.limit().is_some()
+    {
+        let limit = caller.limit().map(|l| l.describe()).unwrap_or_default();
+        return Err(ApiError::forbidden(format!(
+            "this key is limited to {limit}"
+        )));
+    }
+    may_write(caller, &kept)?;
     let done = |status| {
         Ok(http::text(
             status,
@@ -116,6 +158,21 @@ async fn apply(
     };
     let mut text = String::new();
     expo::render(&group, &mut text);
+    // What is stored must read back for every later push and scrape: a merge can put a family
+    // beside one whose samples it shadows (x_count beside a summary x), and the grouping labels
+    // lengthen lines past what the reader takes.
+    if text.len() > MAX_GROUP_BYTES {
+        return Err(ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the group would hold {} bytes of metrics, more than {MAX_GROUP_BYTES}: push fewer, or in more groups", text.len()),
+        ));
+    }
+    if let Err(e) = expo::parse(text.as_bytes(), &[]) {
+        return Err(ApiError::new(
+            Code::InvalidExposition,
+            format!("the group as this push would leave it does not read back ({}): a metric may clash with another's _sum, _count or _bucket, or a line grow too long with the grouping labels", e.message),
+        ));
+    }
     let names = serde_json::to_string(&charts(&group)).map_err(|_| ApiError::internal())?;
     let params = charted.batch.to_sql_params(MAX_PARAM_BYTES);
     let params: Vec<&str> = params.iter().map(String::as_str).collect();
@@ -185,14 +242,16 @@ fn refuse_protobuf(content_type: Option<&str>, encoding: Option<&str>) -> Result
     }
 }
 
-/// A stored group's families, as its last push left them (grouping labels on every sample).
-fn stored(row: &GroupRow) -> Result<Vec<Family>> {
-    expo::parse(row.metrics.as_bytes(), &[]).map_err(|e| {
+/// A stored group's families, as its last push left them (grouping labels on every sample). A
+/// text that does not read back (stored before a check that now refuses it) is logged and counts
+/// as empty, so that one bad group cannot stop every push and scrape, nor its own delete.
+fn stored(row: &GroupRow) -> Vec<Family> {
+    expo::parse(row.metrics.as_bytes(), &[]).unwrap_or_else(|e| {
         worker::console_error!(
             "metric group {}: its stored text does not read back: {e}",
             row.grouping
         );
-        ApiError::internal()
+        Vec::new()
     })
 }
 
@@ -219,7 +278,7 @@ pub async fn scrape(ctx: &Ctx) -> Result<Response> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let stored = stored(g)?;
+        let stored = stored(g);
         // An empty group (an empty push, or only refused ones) is seen by keys that see all.
         let mut visible = stored.is_empty() && caller.limit().is_none();
         for f in stored {
@@ -241,6 +300,16 @@ pub async fn scrape(ctx: &Ctx) -> Result<Response> {
     if !pushed_at.samples.is_empty() {
         families.push(pushed_at);
         families.push(failed_at);
+    }
+    // As the Pushgateway shows them: a pushed sample without `instance` gets `instance=""`, so
+    // that Prometheus (honor_labels) does not put pushplot's own address there.
+    for s in families.iter_mut().flat_map(|f| f.samples.iter_mut()) {
+        if let Err(at) = s
+            .labels
+            .binary_search_by(|(k, _)| k.as_str().cmp("instance"))
+        {
+            s.labels.insert(at, ("instance".to_string(), String::new()));
+        }
     }
     let json = json_series(ctx, &caller).await?;
     if !json.samples.is_empty() {
