@@ -189,6 +189,8 @@ test("a database with data at the first migration keeps all of it when wrangler 
           `INSERT INTO series (id, chart, labels, cap, created_at) VALUES (2, 'cpu', '{"host":"prod1"}', 2, 1763800001)`,
           "INSERT INTO charts (name, bucket_seconds, public, updated_at) VALUES ('cpu', 300, 1, 1763800002)",
           "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts) VALUES (1, 1763799960, 2, 84, 42, 42, 42, 1763800000.5)",
+          // An hour earlier, so that the move numbers a series' rows in time order.
+          "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts) VALUES (1, 1763796000, 1, 7, 7, 7, 7, 1763796001)",
           "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts) VALUES (2, 1763799900, 1, 0.5, 0.5, 0.5, 0.5, 1763799901)",
           "INSERT INTO buckets (series_id, ts, count, sum, min, max, last, last_ts) VALUES (2, 1763800200, 3, 2.25, 0.25, 1, 1, 1763800201.25)",
           "INSERT INTO api_keys (id, hash, scope, prefix, exact, name, created_at) VALUES ('k1', 'h1', 'ingest', 'cpu', 1, 'cron job', 1763800003)",
@@ -238,7 +240,7 @@ test("a database with data at the first migration keeps all of it when wrangler 
       ).results;
       assert.deepEqual(unpacked, before.buckets, "0007 moves every bucket into the chunk of its hour");
       const numbered = (await db.prepare("SELECT series_id, n, upto FROM chunks ORDER BY series_id, start").all()).results;
-      assert.deepEqual(numbered, [{ series_id: 1, n: 1, upto: 1 }, { series_id: 2, n: 2, upto: 2 }]);
+      assert.deepEqual(numbered, [{ series_id: 1, n: 1, upto: 1 }, { series_id: 1, n: 1, upto: 2 }, { series_id: 2, n: 2, upto: 2 }]);
       const counted = (await db.prepare("SELECT chart, n FROM chart_series ORDER BY chart").all()).results;
       assert.deepEqual(counted, [{ chart: "cpu", n: 1 }, { chart: "users", n: 1 }], "0002 counts the series each chart already holds");
       assert.deepEqual(await describeSchema(db), await schemaFromSchemaSql(), driftHint);

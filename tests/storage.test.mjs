@@ -56,6 +56,19 @@ describe("trimming", () => {
     assert.equal(listed.first_ts, hour(3) + 120);
   });
 
+  test("a late point into an older hour counts as a bucket, so the newest MAX_POINTS still exclude the oldest", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "5" } });
+    const hour = (h) => Math.floor(nowSecs() / 3600) * 3600 - h * 3600;
+    await c.ingest([{ chart: "late", value: 1, ts: hour(5) }, { chart: "late", value: 2, ts: hour(5) + 120 }]);
+    await c.ingest([0, 1, 2].map((i) => ({ chart: "late", value: 10 + i, ts: hour(4) + i * 60 })));
+    // A new bucket between the two of the older hour: six buckets, of which the newest five show.
+    await c.ingest({ chart: "late", value: 1.5, ts: hour(5) + 60 });
+    const p = (await c.get("/api/v1/charts/late?from=6h")).body.points;
+    assert.deepEqual(p.map((x) => x.value), [1.5, 2, 10, 11, 12]);
+    const [listed] = (await c.get("/api/v1/charts")).body.charts;
+    assert.deepEqual([listed.points, listed.first_ts], [5, hour(5) + 60]);
+  });
+
   test("a point older than everything a full series keeps is not kept", async () => {
     const c = await worker({ vars: { MAX_POINTS: "5" } });
     const start = await fill(c, "full", 5);

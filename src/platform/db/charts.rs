@@ -369,7 +369,12 @@ impl Db {
                 self.stmt("DELETE FROM charts WHERE name = ?1", std::slice::from_ref(&c))?,
                 // Its rules go with it: an absence rule would otherwise fire for a chart deleted
                 // on purpose.
-                self.stmt("DELETE FROM alerts WHERE chart = ?1", &[c])?,
+                self.stmt(
+                    "DELETE FROM alerts WHERE chart = ?1",
+                    std::slice::from_ref(&c),
+                )?,
+                // Sent again as JSON, it shows in /metrics as pushplot_value.
+                self.stmt("DELETE FROM pushed_charts WHERE name = ?1", &[c])?,
             ])
             .await?;
         #[derive(Deserialize)]
