@@ -37,7 +37,9 @@ warn() {
 
 # A JSON string of $1: quotes, backslashes, tabs and line breaks escaped.
 json_str() {
-  printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g; s/	/\\t/g' |
+  # Control characters other than tab and line feed (a colour code, a carriage return in a
+  # command's output) cannot stand in a JSON string as they are: each becomes "?".
+  printf '%s' "$1" | tr '\001-\010\013-\037' '?' | sed 's/\\/\\\\/g; s/"/\\"/g; s/	/\\t/g' |
     awk 'BEGIN { printf "\"" } { printf "%s%s", sep, $0; sep = "\\n" } END { printf "\"" }'
 }
 

@@ -205,12 +205,22 @@ test("pushplot run passes exit codes 0, 1 and 137 through, and the job's runs sh
     assert.match(r.message, new RegExp(`out-${cases[i][0]}`));
   }
   assert.match(runs[1].message, /err-1/, "the message keeps stderr too");
+  // Output in colour, with carriage returns, as progress bars print it: recorded as printed.
+  const coloured = await pushplot(["run", "cl.colour", "--", "sh", "-c", "printf '\\033[32mok\\033[0m 50%%\\r100%%\\n'"]);
+  assert.equal(coloured.code, 0, coloured.stderr);
+  assert.equal(coloured.stderr, "", "nothing from pushplot: the finish was taken");
+  const [last] = (await api("GET", "/api/v1/jobs/cl.colour")).body.runs;
+  assert.ok(last.message.endsWith("\x1b[32mok\x1b[0m 50%\r100%\n"), JSON.stringify(last.message));
   // The other two commands.
   assert.equal((await pushplot(["ping", "cl.nightly", "start"])).code, 0);
   assert.equal((await pushplot(["ping", "cl.nightly"])).code, 0);
   assert.equal((await api("GET", "/api/v1/jobs/cl.nightly")).body.status, "up");
   const sent = await pushplot(["send", "cl.shell", "2.5", "host=a b", 'q=say "hi"']);
   assert.deepEqual([sent.code, sent.stderr], [0, ""]);
+  // A control character cannot stand in JSON as it is: it is sent as "?", not refused.
+  const ctrl = await pushplot(["send", "cl.ctrl", "1", "note=a\x1bb"]);
+  assert.deepEqual([ctrl.code, ctrl.stderr], [0, ""]);
+  assert.equal((await total("cl.ctrl", encodeURIComponent(JSON.stringify({ note: "a?b" })))).count, 1);
   assert.deepEqual(await total("cl.shell", encodeURIComponent(JSON.stringify({ host: "a b", q: 'say "hi"' }))), { count: 1, sum: 2.5, min: 2.5, max: 2.5 });
   // A refused point is one line, not a changed exit status.
   const refused = await pushplot(["send", "blog.users", "1"]);
