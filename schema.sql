@@ -223,10 +223,17 @@ CREATE TABLE metric_groups (
   metrics TEXT NOT NULL,
   names TEXT NOT NULL,
   pushed_at REAL NOT NULL,
-  failed_at REAL NOT NULL DEFAULT 0
+  failed_at REAL NOT NULL DEFAULT 0,
+  -- Bumped by each push; a push names the one it read (migration 0011).
+  version INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 -- Charts that pushes have written: never shown as pushplot_value (migration 0010).
 CREATE TABLE pushed_charts (
   name TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+
+-- Never holds a row: a push whose group changed since it read it aborts on this (migration 0011).
+CREATE TABLE push_guard (
+  ok INTEGER CONSTRAINT push_raced CHECK (ok = 0)
+);

@@ -242,3 +242,12 @@ test("a limited key cannot add to someone else's group with a POST, and learns n
   assert.equal(own.status, 200);
   assert.equal(own.headers.get("server-timing"), null, "no D1 rows for a limited key");
 });
+
+test("concurrent POSTs to one group all land: a push whose group changed under it is made again", async () => {
+  const c = await worker();
+  await push(c, "PUT", "job/busy", "busy_0 0\n");
+  const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => push(c, "POST", "job/busy", `busy_${i + 1} ${i + 1}\n`)));
+  assert.deepEqual(rs.map((r) => r.status), Array(12).fill(200), JSON.stringify(rs.map((r) => r.body)));
+  const s = samples(await scrape(c));
+  for (let i = 0; i <= 12; i++) assert.ok(s.includes(`busy_${i}{instance="",job="busy"} ${i}`), `busy_${i} lost:\n${s.join("\n")}`);
+});

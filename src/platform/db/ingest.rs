@@ -64,6 +64,8 @@ pub enum Wrote {
     Stored,
     /// Only with `known`: a series was not there, and nothing was stored.
     SeriesMissing,
+    /// Only for a push: its group changed since it was read, and nothing was stored.
+    Raced,
 }
 
 impl Db {
@@ -147,6 +149,11 @@ impl Db {
             Err(e) if known && e.to_string().contains(SERIES_MISSING) => {
                 self.record(started, &[], n);
                 Ok(Wrote::SeriesMissing)
+            }
+            // A push whose group changed since it was read (migration 0011): nothing stored.
+            Err(e) if e.to_string().contains("push_raced") => {
+                self.record(started, &[], n);
+                Ok(Wrote::Raced)
             }
             // The `series_added` trigger refuses a series past the limit, and the whole
             // transaction with it: nothing of the batch is stored.

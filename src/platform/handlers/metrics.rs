@@ -30,7 +30,31 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
         )?;
     }
     let key = Labels::from_pairs(grouping.labels())?.canonical();
-    let outcome = apply(ctx, &caller, how, &grouping, &key).await;
+    let body = match how {
+        PushMethod::Delete => Vec::new(),
+        _ => ctx.body().await?,
+    };
+    // A push whose group changed between its read and its write stores nothing and is made again
+    // on what is there now, as the Pushgateway takes pushes one at a time.
+    let mut outcome = Err(ApiError::busy());
+    for tried in 0..MAX_TRIES {
+        if tried > 0 {
+            // Apart, at random, so that pushes that raced do not race again.
+            let ms = (worker::js_sys::Math::random() * 20.0 * tried as f64) as u64 + 1;
+            worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+        }
+        match apply(ctx, &caller, how, &grouping, &key, &body).await {
+            Ok(None) => continue,
+            Ok(Some(done)) => {
+                outcome = Ok(done);
+                break;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
     // As at the Pushgateway, a refused change of a group shows in push_failure_time_seconds; only
     // for a key that may write every chart, since a refused body does not say whose group it is.
     if matches!(&outcome, Err(e) if e.status == 400) && caller.limit().is_none() {
@@ -56,20 +80,20 @@ const RESERVED: [&str; 3] = [
 /// and scrape reads and parses them all, as the Pushgateway checks its whole store.
 const MAX_GROUPS: usize = 1000;
 const MAX_GROUP_BYTES: usize = 256 * 1024;
+/// Tries of a push whose group keeps changing under it; then `503 busy`, nothing stored.
+const MAX_TRIES: usize = 8;
 
+/// One try of a push: `Ok(None)` when its group changed since it was read and nothing was
+/// stored.
 async fn apply(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Caller,
     how: PushMethod,
     grouping: &Grouping,
     key: &str,
-) -> Result<Response> {
-    let body = match how {
-        PushMethod::Delete => Vec::new(),
-        _ => ctx.body().await?,
-    };
-    let pushed = expo::parse(&body, grouping.labels())?;
-    drop(body);
+    body: &[u8],
+) -> Result<Option<Response>> {
+    let pushed = expo::parse(body, grouping.labels())?;
     if let Some(f) = pushed.iter().find(|f| RESERVED.contains(&f.name.as_str())) {
         return Err(ApiError::new(
             Code::InvalidExposition,
@@ -116,18 +140,22 @@ async fn apply(
     }
     may_write(caller, &kept)?;
     let done = |status| {
-        Ok(http::text(
+        Ok(Some(http::text(
             status,
             "text/plain; charset=utf-8",
             String::new(),
-        ))
+        )))
     };
     if how == PushMethod::Delete {
         // The Pushgateway answers a delete of nothing as a success; so does this.
-        if before.is_some() {
-            ctx.db
-                .push(GroupWrite::Delete { grouping: key }, &[], &ctx.cfg, ctx.now)
-                .await?;
+        if let Some(b) = &before {
+            let write = GroupWrite::Delete {
+                grouping: key,
+                read: b.version,
+            };
+            if !ctx.db.push(write, &[], since, &ctx.cfg, ctx.now).await? {
+                return Ok(None);
+            }
         }
         return done(202);
     }
@@ -176,19 +204,20 @@ async fn apply(
     let names = serde_json::to_string(&charts(&group)).map_err(|_| ApiError::internal())?;
     let params = charted.batch.to_sql_params(MAX_PARAM_BYTES);
     let params: Vec<&str> = params.iter().map(String::as_str).collect();
-    ctx.db
-        .push(
-            GroupWrite::Save {
-                grouping: key,
-                job: grouping.job(),
-                metrics: &text,
-                names: &names,
-            },
-            &params,
-            &ctx.cfg,
-            ctx.now,
-        )
-        .await?;
+    let write = GroupWrite::Save {
+        grouping: key,
+        job: grouping.job(),
+        metrics: &text,
+        names: &names,
+        read: before.as_ref().map(|b| b.version),
+    };
+    if !ctx
+        .db
+        .push(write, &params, since, &ctx.cfg, ctx.now)
+        .await?
+    {
+        return Ok(None);
+    }
     judge_alerts_later(ctx, &charted.batch);
     done(200)
 }
