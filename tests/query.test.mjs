@@ -61,6 +61,13 @@ test("the list with since= sends only newer buckets, reads far fewer rows, and m
   const merged = mergeSince(now.body.charts, after.body.charts, nextSince(now.body)).find((s) => s.chart === "since.s2");
   assert.deepEqual(merged.spark.map((p) => p.value), [5]);
   assert.equal((await c.get("/api/v1/charts?spark=48&since=1763800000000")).status, 400);
+  // An old since reads no more than no since: the sparkline's newest buckets bound it too. A
+  // point an hour for 30 hours is 30 rows that an unbounded since=0 would read.
+  await c.ingest(Array.from({ length: 30 }, (_, i) => ({ chart: "since.long", value: i, ts: t - (30 - i) * 3600 })));
+  const old = await c.get("/api/v1/charts?spark=2&since=0");
+  const none = await c.get("/api/v1/charts?spark=2");
+  assert.ok(old.cost.read <= none.cost.read, `${old.cost.read} rows with since=0 against ${none.cost.read}`);
+  assert.deepEqual(old.body.charts.map((s) => s.spark), none.body.charts.map((s) => s.spark));
 });
 
 test("a chart answers ascending points with every aggregate", async () => {

@@ -179,10 +179,11 @@ impl Db {
         // chunk it keeps a bucket of (walking up from the oldest: one row, two when the oldest
         // hour is wholly past the cap; a walk that stops at a match never reads into the next
         // series, so the rows read do not tell whether another chart follows) and the chunks of
-        // its sparkline: with `since`, from the hour of the oldest bucket that may
-        // end after it, which is mostly `t` alone and then costs nothing more; without, back to
-        // the chunk holding the sparkline's oldest bucket (found by `upto`, walking back from the
-        // newest, so a sparse series reads as far as it must and a dense one an hour or two).
+        // its sparkline: back to the chunk holding the sparkline's oldest bucket (found by
+        // `upto`, walking back from the newest, so a sparse series reads as far as it must and a
+        // dense one an hour or two), and with `since` no further back than the hour of the
+        // oldest bucket that may end after it, which is mostly `t` alone and then costs nothing
+        // more. An old `since` reads no more than no `since`.
         let since_hour = format!(
             "CAST((?5 - COALESCE(c.bucket_seconds, ?2) + 1) / {CHUNK_SECONDS} AS INTEGER) * {CHUNK_SECONDS}"
         );
@@ -204,11 +205,11 @@ impl Db {
                   (SELECT json_group_array(json_array(r.n, r.upto, json(r.b))) FROM
                      (SELECT k.n, k.upto, k.b FROM chunks AS k
                       WHERE k.series_id = s.id
-                        AND k.start >= CASE
-                          WHEN ?5 > -9.0e15 THEN {since_hour}
-                          ELSE COALESCE((SELECT j.start FROM chunks AS j WHERE j.series_id = s.id
-                                           AND j.upto - j.n <= t.upto - MIN(?3, ?6)
-                                         ORDER BY j.start DESC LIMIT 1), -9.0e15) END
+                        AND k.start >= MAX(
+                          CASE WHEN ?5 > -9.0e15 THEN {since_hour} ELSE -9.0e15 END,
+                          COALESCE((SELECT j.start FROM chunks AS j WHERE j.series_id = s.id
+                                      AND j.upto - j.n <= t.upto - MIN(?3, ?6)
+                                    ORDER BY j.start DESC LIMIT 1), -9.0e15))
                       ORDER BY k.start DESC) AS r)
                 END AS spark"
         );
