@@ -34,8 +34,10 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
         PushMethod::Delete => Vec::new(),
         _ => ctx.body().await?,
     };
-    // A push whose group changed between its read and its write stores nothing and is made again
-    // on what is there now, as the Pushgateway takes pushes one at a time.
+    // Pushes to one group in this isolate go one at a time, as at the Pushgateway; across
+    // isolates, a push whose group changed between its read and its write stores nothing and is
+    // made again on what is there now.
+    let _turn = Turn::take(&key).await;
     let mut outcome = Err(ApiError::busy());
     for tried in 0..MAX_TRIES {
         if tried > 0 {
@@ -68,6 +70,42 @@ pub async fn push(ctx: &mut Ctx, how: PushMethod, rest: &str) -> Result<Response
         ctx.db.hide_cost();
     }
     outcome
+}
+
+thread_local! {
+    /// The groups this isolate is pushing to now.
+    static PUSHING: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// A push's turn at its group within this isolate. Waiters poll on a timer of their own, as
+/// group commit does: the runtime cancels a request that waits on a promise only another
+/// request could settle.
+struct Turn(Option<String>);
+
+impl Turn {
+    async fn take(key: &str) -> Turn {
+        let started = worker::js_sys::Date::now();
+        loop {
+            if PUSHING.with(|p| p.borrow_mut().insert(key.to_string())) {
+                return Turn(Some(key.to_string()));
+            }
+            // A holder that vanished without dropping its turn must not stop the group: after a
+            // while, go on without one (the version check still keeps pushes apart).
+            if worker::js_sys::Date::now() - started > 10_000.0 {
+                return Turn(None);
+            }
+            worker::Delay::from(std::time::Duration::from_millis(2)).await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(key) = self.0.take() {
+            PUSHING.with(|p| p.borrow_mut().remove(&key));
+        }
+    }
 }
 
 /// Names `/metrics` writes itself: a push may not bring its own.
