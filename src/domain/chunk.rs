@@ -47,15 +47,9 @@ impl<'de> Deserialize<'de> for Packed {
                     let (count, sum, min, max, last, last_ts): (f64, f64, f64, f64, f64, f64) =
                         map.next_value()?;
                     match key.parse::<i64>() {
-                        Ok(ts) => out.push(Bucket {
-                            ts,
-                            count: count as i64,
-                            sum,
-                            min,
-                            max,
-                            last,
-                            last_ts,
-                        }),
+                        Ok(ts) => {
+                            out.push(Bucket::from(One(ts, (count, sum, min, max, last, last_ts))))
+                        }
                         Err(_) => return Err(serde::de::Error::custom("a bucket key is no ts")),
                     }
                 }

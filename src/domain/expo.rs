@@ -515,7 +515,7 @@ fn label(n: usize, c: &mut Cursor) -> Result<(String, String), ExpoError> {
 
 /// Sorts labels by name: an insertion sort, since std's sort weighs kilobytes of wasm and a
 /// sample has a handful of labels.
-fn sort(labels: &mut [(String, String)]) {
+pub(crate) fn sort(labels: &mut [(String, String)]) {
     for i in 1..labels.len() {
         let at = labels[..i].partition_point(|p| p.0 <= labels[i].0);
         labels[at..=i].rotate_right(1);

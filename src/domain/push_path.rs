@@ -62,11 +62,8 @@ impl Grouping {
             }
             labels.push((name.to_string(), value(name, pair[1], encoded)?));
         }
-        // Sorted by name after job, by insertion: a path has a few labels.
-        for i in 2..labels.len() {
-            let at = 1 + labels[1..i].partition_point(|p| p.0 <= labels[i].0);
-            labels[at..=i].rotate_right(1);
-        }
+        // Sorted by name after job.
+        crate::domain::expo::sort(&mut labels[1..]);
         Labels::from_pairs(&labels)
             .map_err(|e| bad(format!("the path's labels: {}", e.message)))?;
         Ok(Grouping(labels))
@@ -103,40 +100,13 @@ fn value(name: &str, raw: &str, encoded: bool) -> Result<String, ApiError> {
         }
         return Ok(raw.to_string());
     }
-    base64(raw)
+    crate::domain::base64::decode(raw)
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| {
             bad(format!(
                 "invalid base64 for {name}: {raw:?} (URL-safe base64 of UTF-8 text, padding optional, = for empty)"
             ))
         })
-}
-
-/// Decodes base64, URL-safe (`-`, `_`) or standard (`+`, `/`) alike, with or without `=` padding
-/// (the Pushgateway trims it); `None` when it is not base64.
-fn base64(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for b in s.bytes() {
-        let six = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        };
-        // The bits shifted out at the top were written out before.
-        acc = acc << 6 | u32::from(six);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    // One character left over holds less than a byte.
-    (s.len() % 4 != 1).then_some(out)
 }
 
 #[cfg(test)]

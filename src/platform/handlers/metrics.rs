@@ -198,30 +198,23 @@ async fn apply(
         return done(202);
     }
     let charted = expo::chart(&pushed, &ctx.cfg, ctx.now)?;
-    if how == PushMethod::Post {
-        others.extend(
-            kept.iter()
-                .filter(|old| !pushed.iter().any(|f| f.name == old.name))
-                .cloned(),
-        );
-    }
+    // PUT replaces the group; POST only the metrics its body names, and the push must fit
+    // beside the rest of the group as beside other groups.
+    let staying: Vec<Family> = match how {
+        PushMethod::Post => kept
+            .into_iter()
+            .filter(|old| !pushed.iter().any(|f| f.name == old.name))
+            .collect(),
+        _ => Vec::new(),
+    };
+    others.extend(staying.iter().cloned());
     expo::check_against(&pushed, &others)?;
     check_series_per_chart(
         charted.batch.series.iter().map(|s| &s.chart),
         ctx.cfg.max_series_per_chart,
     )?;
-    // PUT replaces the group; POST only the metrics its body names.
-    let group: Vec<Family> = match how {
-        PushMethod::Post => {
-            let mut merged: Vec<Family> = kept
-                .into_iter()
-                .filter(|old| !pushed.iter().any(|f| f.name == old.name))
-                .collect();
-            merged.extend(pushed);
-            merged
-        }
-        _ => pushed,
-    };
+    let mut group = staying;
+    group.extend(pushed);
     let mut text = String::new();
     expo::render(&group, &mut text);
     // What is stored must read back for every later push and scrape: a merge can put a family
