@@ -1,5 +1,6 @@
 // Starts the real built wasm in Miniflare with a fresh local D1 made by applying migrations/ in order.
 import { Miniflare } from "miniflare";
+import { after } from "node:test";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -145,6 +146,17 @@ export async function startWorker({ vars = {}, adminToken = ADMIN, listen = fals
   const db = await mf.getD1Database("DB");
   await applyMigrations(db);
   return new Client(mf, db);
+}
+
+/** `startWorker` for one test file: every Worker it starts is disposed after the file's tests. */
+export function workersForThisFile() {
+  const started = [];
+  after(() => Promise.all(started.map((c) => c.dispose())));
+  return async (opts) => {
+    const c = await startWorker(opts);
+    started.push(c);
+    return c;
+  };
 }
 
 export class Client {

@@ -2,17 +2,11 @@
 // names, DELETE removes it), each sample also a point of its chart, GET /metrics for Prometheus,
 // access by key, and METRICS_TTL. Real clients (prometheus_client, curl, promtool) are in
 // prom-dev.test.mjs.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, ADMIN } from "./helpers.mjs";
+import { workersForThisFile, ADMIN } from "./helpers.mjs";
 
-const started = [];
-async function worker(opts) {
-  const c = await startWorker(opts);
-  started.push(c);
-  return c;
-}
-after(() => Promise.all(started.map((c) => c.dispose())));
+const worker = workersForThisFile();
 
 const push = (c, method, path, body, headers = { "X-API-Key": ADMIN }) =>
   c.fetch(`/metrics/${path}`, { method, body, headers });

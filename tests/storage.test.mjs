@@ -1,16 +1,10 @@
 // Storage: per-chart bucket sizes, trimming to the newest MAX_POINTS buckets at a constant D1
 // cost, retention by the scheduled handler, and strict configuration.
-import { test, describe, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, nowSecs, insertBuckets } from "./helpers.mjs";
+import { workersForThisFile, nowSecs, insertBuckets } from "./helpers.mjs";
 
-const started = [];
-async function worker(opts) {
-  const c = await startWorker(opts);
-  started.push(c);
-  return c;
-}
-after(() => Promise.all(started.map((c) => c.dispose())));
+const worker = workersForThisFile();
 
 const minute = (secsAgo) => Math.floor((nowSecs() - secsAgo) / 60) * 60;
 
