@@ -63,6 +63,40 @@ describe("trimming", () => {
     assert.deepEqual([listed.points, listed.first_ts], [5, hour(5) + 60]);
   });
 
+  test("a full series' point that opens an hour writes one row, and the newest MAX_POINTS still show", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "5" } });
+    const hour = (h) => Math.floor(nowSecs() / 3600) * 3600 - h * 3600;
+    // One bucket in an old hour, four in the next: full, and the old hour's only bucket is the
+    // one the next bucket pushes out.
+    await c.ingest({ chart: "ring", value: 0, ts: hour(3) });
+    await c.ingest([1, 2, 3, 4].map((i) => ({ chart: "ring", value: i, ts: hour(2) + i * 60 })));
+    const opened = await c.ingest({ chart: "ring", value: 5, ts: hour(1) });
+    assert.equal(opened.status, 200);
+    // The old hour's row becomes the new hour's: no insert, no numbering, no delete.
+    assert.equal(opened.cost.written, 1);
+    const p = (await c.get("/api/v1/charts/ring?from=5h")).body.points;
+    assert.deepEqual(p.map((x) => x.value), [1, 2, 3, 4, 5]);
+    const rows = (await c.db.prepare("SELECT start FROM chunks ORDER BY start").all()).results;
+    assert.deepEqual(rows.map((r) => r.start), [hour(2), hour(1)]);
+    // The next bucket of the new hour folds into it as usual, and the cut moves on by one.
+    await c.ingest({ chart: "ring", value: 6, ts: hour(1) + 60 });
+    const q = (await c.get("/api/v1/charts/ring?from=5h")).body.points;
+    assert.deepEqual(q.map((x) => x.value), [2, 3, 4, 5, 6]);
+    const [listed] = (await c.get("/api/v1/charts")).body.charts;
+    assert.deepEqual([listed.points, listed.first_ts, listed.last_value], [5, hour(2) + 120, 6]);
+  });
+
+  test("a late point into a series' newest hours does not take over its oldest row", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "3" } });
+    const hour = (h) => Math.floor(nowSecs() / 3600) * 3600 - h * 3600;
+    await c.ingest([{ chart: "late2", value: 0, ts: hour(4) }, { chart: "late2", value: 1, ts: hour(2) }]);
+    await c.ingest({ chart: "late2", value: 2, ts: hour(1) });
+    // An hour between two kept ones is inserted and numbered; the oldest hour goes past the cap.
+    await c.ingest({ chart: "late2", value: 1.5, ts: hour(3) });
+    const p = (await c.get("/api/v1/charts/late2?from=6h")).body.points;
+    assert.deepEqual(p.map((x) => x.value), [1.5, 1, 2]);
+  });
+
   test("a point older than everything a full series keeps is not kept", async () => {
     const c = await worker({ vars: { MAX_POINTS: "5" } });
     const start = await fill(c, "full", 5);
