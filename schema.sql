@@ -154,28 +154,38 @@ CREATE TABLE jobs (
   version INTEGER NOT NULL DEFAULT 0,
   writer TEXT,
   -- NULL: every channel; else a JSON array of channel ids (migration 0005).
-  channels TEXT
+  channels TEXT,
+  -- The runs since the job's newest block in run_blocks, oldest first: a JSON array of up to
+  -- ten {"started","finished","duration","exit_code","status","message"} (migration 0013).
+  recent TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 
 -- No index on check_at (migration 0008): a ping would write its entry as one more row.
 
--- Finished runs, numbered per job; the newest 100 are kept.
-CREATE TABLE runs (
+-- Finished runs (migration 0013): the newest in the job's row (`recent`), the others here, ten
+-- to a row, oldest first, as in `jobs.recent`; blocks are numbered per job from 1 and the
+-- newest ten are kept, so a job keeps from 100 to 110 runs, and shows its newest 100.
+CREATE TABLE run_blocks (
   job TEXT NOT NULL,
   id INTEGER NOT NULL,
-  started REAL,
-  finished REAL NOT NULL,
-  duration REAL,
-  exit_code INTEGER,
-  status TEXT NOT NULL,
-  message TEXT NOT NULL DEFAULT '',
+  runs TEXT NOT NULL,
   PRIMARY KEY (job, id)
 ) WITHOUT ROWID;
 
--- Trimming as for buckets, but simpler: ids grow by one, so the run 100 before the new one goes.
-CREATE TRIGGER run_added AFTER INSERT ON runs
+-- The eleventh block takes over the row of the first, and so on: one written row, where an insert
+-- and a delete are two.
+CREATE TRIGGER run_block_reused BEFORE INSERT ON run_blocks
+WHEN EXISTS (SELECT 1 FROM run_blocks AS r WHERE r.job = NEW.job AND r.id = NEW.id - 10)
 BEGIN
-  DELETE FROM runs WHERE job = NEW.job AND id <= NEW.id - 100;
+  UPDATE run_blocks SET id = NEW.id, runs = NEW.runs WHERE job = NEW.job AND id = NEW.id - 10;
+  SELECT RAISE(IGNORE);
+END;
+
+-- Blocks are numbered without gaps, so the trigger above finds the one to take over; should one
+-- go in after a gap all the same, the blocks ten or more before it go.
+CREATE TRIGGER run_block_added AFTER INSERT ON run_blocks
+BEGIN
+  DELETE FROM run_blocks WHERE job = NEW.job AND id <= NEW.id - 10;
 END;
 
 CREATE TABLE channels (

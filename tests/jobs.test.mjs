@@ -231,3 +231,24 @@ test("a ping into an existing job costs a small, fixed number of rows", async ()
   assert.deepEqual(later, first, "the same with 2 and with 8 runs stored");
   console.log(`ping Server-Timing rows: ${JSON.stringify(first)}`);
 });
+
+test("a job shows its newest 100 runs, newest first, and a run writes only the job's row besides its chart", async () => {
+  for (let i = 0; i < 125; i++) assert.equal((await ping("/ping/hundred", { body: `run ${i}` })).status, 200);
+  const runs = (await job("hundred")).runs;
+  assert.equal(runs.length, 100);
+  assert.deepEqual(
+    runs.map((r) => r.message),
+    Array.from({ length: 100 }, (_, i) => `run ${124 - i}`),
+  );
+  // Ten runs a row in the job's row, then in blocks of ten, of which the newest ten are kept.
+  const blocks = async () => (await c.db.prepare("SELECT COUNT(*) AS n FROM run_blocks WHERE job = 'hundred'").first()).n;
+  assert.equal(await blocks(), 10);
+  // The job's row and the exit code's point; one run in ten also files the job's ten newest.
+  const written = [];
+  for (let i = 0; i < 10; i++) written.push((await ping("/ping/hundred", { body: `more ${i}` })).cost.written);
+  assert.deepEqual(written.sort(), [2, 2, 2, 2, 2, 2, 2, 2, 2, 3]);
+  assert.equal(await blocks(), 10);
+  assert.equal((await job("hundred")).runs[0].message, "more 9");
+  assert.equal((await c.send("DELETE", "/api/v1/jobs/hundred")).status, 200);
+  assert.equal(await blocks(), 0, "a deleted job's runs go with it");
+});

@@ -276,3 +276,61 @@ test("a local database made by the old schema.sql adopts migrations without an e
     rmSync(state, { recursive: true, force: true });
   }
 });
+
+test("a job's runs recorded before migration 0013 are all still there, in order, packed ten to a row", async () => {
+  const files = migrationFiles();
+  const upTo = files.indexOf("0013_runs_packed.sql");
+  assert.ok(upTo > 0, "migrations/ should hold 0013_runs_packed.sql");
+  const state = mkdtempSync(path.join(tmpdir(), "pushplot-migrate-runs-"));
+  const early = mkdtempSync(path.join(tmpdir(), "pushplot-migrations-runs-"));
+  mkdirSync(path.join(early, "migrations"));
+  for (const f of files.slice(0, upTo)) copyFileSync(path.join(root, "migrations", f), path.join(early, "migrations", f));
+  writeFileSync(
+    path.join(early, "wrangler.toml"),
+    `name = "pushplot"\ncompatibility_date = "2026-04-20"\n[[d1_databases]]\nbinding = "DB"\ndatabase_name = "pushplot"\n` +
+      `database_id = "${localDatabaseId()}"\nmigrations_dir = "migrations"\n`,
+  );
+  const run = (job, id) =>
+    `INSERT INTO runs (job, id, started, finished, duration, exit_code, status, message) VALUES ` +
+    `('${job}', ${id}, ${id % 2 ? "NULL" : 1763800000 + id}, ${1763800010 + id}, ${id % 2 ? "NULL" : 10}, ${id % 3 ? "NULL" : id % 256}, ` +
+    `'${id % 3 ? "success" : "failure"}', 'run ${id}')`;
+  try {
+    wranglerMigrate(state, { config: path.join(early, "wrangler.toml") });
+    let mf = d1Only({ DB: localDatabaseId() }, state);
+    let before;
+    try {
+      const db = await mf.getD1Database("DB");
+      const job = (name) =>
+        `INSERT INTO jobs (name, schedule, state, created_at) VALUES ('${name}', '{"period":60,"grace":60}', '{}', 1763800000)`;
+      // 25 runs (two blocks and five in the row); 3 numbered from 98, as after trimming; none.
+      const stmts = [job("a"), job("b"), job("c")];
+      for (let i = 1; i <= 25; i++) stmts.push(run("a", i));
+      for (let i = 98; i <= 100; i++) stmts.push(run("b", i));
+      await db.batch(stmts.map((s) => db.prepare(s)));
+      before = (await db.prepare("SELECT job, started, finished, duration, exit_code, status, message FROM runs ORDER BY job, id").all()).results;
+    } finally {
+      await mf.dispose();
+    }
+    wranglerMigrate(state);
+    mf = d1Only({ DB: localDatabaseId() }, state);
+    try {
+      const db = await mf.getD1Database("DB");
+      const after = [];
+      for (const name of ["a", "b", "c"]) {
+        const blocks = (await db.prepare("SELECT id, runs FROM run_blocks WHERE job = ? ORDER BY id").bind(name).all()).results;
+        const { recent } = await db.prepare("SELECT recent FROM jobs WHERE name = ?").bind(name).first();
+        for (const b of blocks) assert.equal(JSON.parse(b.runs).length, 10, "a block holds ten runs");
+        assert.ok(JSON.parse(recent).length < 10, "fewer than ten stay in the job's row");
+        for (const r of [...blocks.flatMap((b) => JSON.parse(b.runs)), ...JSON.parse(recent)]) after.push({ job: name, ...r });
+      }
+      assert.deepEqual(after, before);
+      const ids = (await db.prepare("SELECT job, id FROM run_blocks ORDER BY job, id").all()).results;
+      assert.deepEqual(ids, [{ job: "a", id: 1 }, { job: "a", id: 2 }]);
+    } finally {
+      await mf.dispose();
+    }
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+    rmSync(early, { recursive: true, force: true });
+  }
+});

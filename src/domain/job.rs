@@ -201,6 +201,27 @@ pub struct Run {
     pub outcome: Outcome,
 }
 
+/// How many runs a job's row holds before they are filed together as one block, and how many a
+/// block holds (migration 0013, which also keeps the newest ten blocks): a run then writes the
+/// job's row alone, and a tenth of a row for the block.
+pub const RUNS_PER_BLOCK: usize = 10;
+
+/// A job's newest `limit` runs, newest first, from the runs in its row (`recent`, oldest first)
+/// and its blocks as (number, runs oldest first), in any order.
+pub fn newest_runs<T>(recent: Vec<T>, mut blocks: Vec<(i64, Vec<T>)>, limit: usize) -> Vec<T> {
+    blocks.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+    recent
+        .into_iter()
+        .rev()
+        .chain(
+            blocks
+                .into_iter()
+                .flat_map(|(_, runs)| runs.into_iter().rev()),
+        )
+        .take(limit)
+        .collect()
+}
+
 /// A run's message: the first 10 KB of the ping's body (such as the last lines of a log), as
 /// text, cut on a character boundary.
 pub fn run_message(body: &[u8]) -> String {
@@ -603,6 +624,20 @@ mod tests {
     const DAY: f64 = 86_400.0;
     const T0: f64 = 1_767_225_600.0; // 2026-01-01 00:00 UTC
     const UTC: FixedOffset = FixedOffset(0);
+
+    #[test]
+    fn a_jobs_runs_come_newest_first_from_its_row_then_its_blocks_newest_first() {
+        let blocks = vec![(1, vec![1, 2, 3]), (3, vec![7, 8, 9]), (2, vec![4, 5, 6])];
+        assert_eq!(
+            newest_runs(vec![10, 11], blocks.clone(), 100),
+            vec![11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+        );
+        assert_eq!(newest_runs(vec![10, 11], blocks, 4), vec![11, 10, 9, 8]);
+        assert_eq!(
+            newest_runs(Vec::<u8>::new(), vec![(1, vec![1, 2])], 5),
+            vec![2, 1]
+        );
+    }
 
     fn hourly() -> Schedule {
         Schedule::Period {

@@ -1,10 +1,13 @@
 //! Jobs and their runs: one row per job (its schedule and state, written whole by each ping under a
-//! version check), the newest 100 runs, and the jobs due for the scheduled check.
+//! version check, with its newest runs), older runs in blocks of ten, and the jobs due for the
+//! scheduled check.
 
 use super::notify::Guarded;
 use super::{names_where, num, opt, text, Db, Result};
+use crate::domain::error::ApiError;
+use crate::domain::job::{newest_runs, RUNS_PER_BLOCK};
 use crate::domain::keys::Names;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 #[derive(Deserialize)]
@@ -26,6 +29,7 @@ pub struct JobRow {
     pub channels: Option<String>,
 }
 
+/// A run as `jobs.recent` and `run_blocks.runs` hold it (migration 0013).
 #[derive(Deserialize)]
 pub struct RunRow {
     pub started: Option<f64>,
@@ -52,7 +56,8 @@ pub struct JobWrite<'a> {
     pub channels: Option<&'a str>,
 }
 
-/// A finished run to record with the job.
+/// A finished run to record with the job, in the form `RunRow` reads.
+#[derive(Serialize)]
 pub struct RunWrite<'a> {
     pub started: Option<f64>,
     pub finished: f64,
@@ -77,10 +82,11 @@ impl Db {
     }
 
     /// Saves a job, its finished run and the notifications of its change in one transaction, if
-    /// nobody saved it since it was read (its version is unchanged). `writer` is a random text of
-    /// this save: the run and the notifications go in only if the job row is the one this save
-    /// wrote, so a save that lost a race adds nothing. Returns whether it was saved (if not, read
-    /// it again and retry) and the ids of the notifications queued.
+    /// nobody saved it since it was read (its version is unchanged). The run goes into the job's
+    /// row (`recent`) with it. `writer` is a random text of this save: the notifications go in
+    /// only if the job row is the one this save wrote, so a save that lost a race adds nothing.
+    /// Returns whether it was saved (if not, read it again and retry) and the ids of the
+    /// notifications queued.
     pub async fn save_job(
         &self,
         job: &JobWrite<'_>,
@@ -90,15 +96,38 @@ impl Db {
         now: f64,
     ) -> Result<(bool, Vec<f64>)> {
         let new_version = job.version.map_or(0.0, |v| v + 1.0);
-        let (last_duration, last_exit) = match run {
-            Some(r) => (opt(r.duration), opt(r.exit_code.map(f64::from))),
-            None => (JsValue::NULL, JsValue::NULL),
+        let (last_duration, last_exit, run_json) = match run {
+            Some(r) => (
+                opt(r.duration),
+                opt(r.exit_code.map(f64::from)),
+                text(&serde_json::to_string(r).map_err(|e| {
+                    worker::console_error!("d1 encode run: {e}");
+                    ApiError::internal()
+                })?),
+            ),
+            None => (JsValue::NULL, JsValue::NULL, JsValue::NULL),
         };
-        let upsert = self.stmt(
+        let mut stmts = Vec::with_capacity(3);
+        if let (Some(_), Some(version)) = (run, job.version) {
+            // A row holding its full ten runs files them as the job's next block (which takes
+            // over the oldest block in place: migration 0013) before the save below starts its
+            // `recent` afresh. Under the same version check as that save, in the same
+            // transaction: both happen, or neither.
+            stmts.push(self.stmt(
+                "INSERT INTO run_blocks (job, id, runs)
+                 SELECT name, COALESCE((SELECT MAX(b.id) FROM run_blocks AS b WHERE b.job = ?1), 0) + 1,
+                        recent
+                 FROM jobs WHERE name = ?1 AND version = ?2 AND json_array_length(recent) >= ?3",
+                &[text(job.name), num(version), num(RUNS_PER_BLOCK as f64)],
+            )?);
+        }
+        let saved_at = stmts.len();
+        stmts.push(self.stmt(
             "INSERT INTO jobs (name, schedule, paused, status, state, created_at, last_ping,
                                next_due, check_at, last_duration, last_exit_code, version, writer,
-                               channels)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15)
+                               channels, recent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15,
+                     CASE WHEN ?13 THEN json_array(json(?16)) ELSE '[]' END)
              ON CONFLICT (name) DO UPDATE SET
                schedule = excluded.schedule, paused = excluded.paused, status = excluded.status,
                state = excluded.state, last_ping = excluded.last_ping,
@@ -106,7 +135,10 @@ impl Db {
                last_duration = COALESCE(excluded.last_duration, last_duration),
                last_exit_code = CASE WHEN ?13 THEN excluded.last_exit_code ELSE last_exit_code END,
                version = excluded.version, writer = excluded.writer,
-               channels = excluded.channels
+               channels = excluded.channels,
+               recent = CASE WHEN NOT ?13 THEN recent
+                             WHEN json_array_length(recent) >= ?17 THEN json_array(json(?16))
+                             ELSE json_insert(recent, '$[#]', json(?16)) END
              WHERE version = ?12 - 1",
             &[
                 text(job.name),
@@ -124,28 +156,10 @@ impl Db {
                 num(u8::from(run.is_some())),
                 text(writer),
                 job.channels.map(text).unwrap_or(JsValue::NULL),
+                run_json,
+                num(RUNS_PER_BLOCK as f64),
             ],
-        )?;
-        let mut stmts = vec![upsert];
-        if let Some(r) = run {
-            // Only if the job row above is this save's.
-            stmts.push(self.stmt(
-                "INSERT INTO runs (job, id, started, finished, duration, exit_code, status, message)
-                 SELECT ?1, COALESCE((SELECT MAX(id) FROM runs WHERE job = ?1), 0) + 1,
-                        ?2, ?3, ?4, ?5, ?6, ?7
-                 WHERE (SELECT writer FROM jobs WHERE name = ?1) = ?8",
-                &[
-                    text(job.name),
-                    opt(r.started),
-                    num(r.finished),
-                    opt(r.duration),
-                    opt(r.exit_code.map(f64::from)),
-                    text(r.status),
-                    text(r.message),
-                    text(writer),
-                ],
-            )?);
-        }
+        )?);
         let guarded: Vec<Guarded> = events
             .iter()
             .map(|e| Guarded {
@@ -166,17 +180,43 @@ impl Db {
         } else {
             Self::ids(results.get(queued_at), now)
         };
-        Ok((Self::changes(results.first()) > 0, ids))
+        Ok((Self::changes(results.get(saved_at)) > 0, ids))
     }
 
-    /// The newest `limit` runs of a job, newest first.
+    /// The newest `limit` runs of a job, newest first: the runs in its row and as many of its
+    /// blocks as `limit` needs, so 100 runs read 11 rows.
     pub async fn runs(&self, job: &str, limit: u32) -> Result<Vec<RunRow>> {
-        self.all(
-            "SELECT started, finished, duration, exit_code, status, message FROM runs
-             WHERE job = ?1 ORDER BY id DESC LIMIT ?2",
-            &[text(job), num(limit)],
-        )
-        .await
+        #[derive(Deserialize)]
+        struct Block {
+            id: f64,
+            runs: String,
+        }
+        let blocks: Vec<Block> = self
+            .all(
+                "SELECT 0 AS id, recent AS runs FROM jobs WHERE name = ?1
+                 UNION ALL
+                 SELECT * FROM (SELECT id, runs FROM run_blocks WHERE job = ?1
+                                ORDER BY id DESC LIMIT ?2)",
+                &[
+                    text(job),
+                    num((limit as usize).div_ceil(RUNS_PER_BLOCK) as f64),
+                ],
+            )
+            .await?;
+        let mut recent = Vec::new();
+        let mut filed = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let runs: Vec<RunRow> = serde_json::from_str(&b.runs).map_err(|e| {
+                worker::console_error!("d1 decode runs: {e}");
+                ApiError::internal()
+            })?;
+            if b.id == 0.0 {
+                recent = runs;
+            } else {
+                filed.push((b.id as i64, runs));
+            }
+        }
+        Ok(newest_runs(recent, filed, limit as usize))
     }
 
     /// The jobs a caller may list, by name, along the primary key.
@@ -264,7 +304,7 @@ impl Db {
     pub async fn delete_job(&self, name: &str) -> Result<bool> {
         let r = self
             .batch(vec![
-                self.stmt("DELETE FROM runs WHERE job = ?1", &[text(name)])?,
+                self.stmt("DELETE FROM run_blocks WHERE job = ?1", &[text(name)])?,
                 self.stmt("DELETE FROM jobs WHERE name = ?1", &[text(name)])?,
             ])
             .await?;
