@@ -18,6 +18,10 @@ export const PROFILE = {
 import { FULL_EVERY, nextSince } from "../public/spark-merge.js";
 
 const DAY_MINUTES = 1440;
+/** The same day as this bench first measured it, before issue 9's work (commit 2b83a43). */
+export const BEFORE = { commit: "2b83a43", read: 9_208_257, written: 285_120 };
+/** Issue 9's targets for the day. */
+export const TARGET = { read: 1_000_000, written: 80_000 };
 const FREE = { read: 5_000_000, written: 100_000 };
 const PRICE = { read: 0.001 / 1e6, written: 1.0 / 1e6 }; // dollars per row on the paid plan
 
@@ -164,6 +168,8 @@ export async function dayOfCost({ p, scheduled, smoke }) {
     total,
     free_plan: { read: FREE.read, written: FREE.written, fits: total.read <= FREE.read && total.written <= FREE.written },
     paid_plan_dollars: { per_day: dollars, per_30_days: dollars * 30 },
+    before: BEFORE,
+    target: { ...TARGET, met: total.read <= TARGET.read && total.written <= TARGET.written },
   };
 }
 
@@ -189,5 +195,10 @@ export function dayTable(d) {
       `${fmt(d.total.written)} of ${fmt(d.free_plan.written)} written (${pct(d.total.written, d.free_plan.written)}): ` +
       `${d.free_plan.fits ? "fits" : "**does not fit**"}. Paid plan, before its monthly allowance: ` +
       `$${d.paid_plan_dollars.per_day.toFixed(3)} a day, $${d.paid_plan_dollars.per_30_days.toFixed(2)} for 30 days.`,
+    "",
+    `Before and after: ${fmt(d.before.read)} rows read and ${fmt(d.before.written)} written a day at ${d.before.commit} ` +
+      `(this bench's first day), ${fmt(d.total.read)} and ${fmt(d.total.written)} now. ` +
+      `Targets: read <= ${fmt(d.target.read)} ${d.total.read <= d.target.read ? "met" : "**not met**"}, ` +
+      `written <= ${fmt(d.target.written)} ${d.total.written <= d.target.written ? "met" : "**not met**"}.`,
   ].join("\n");
 }
