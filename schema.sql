@@ -67,8 +67,10 @@ CREATE TABLE chunks (
 -- wholly past the cap once the new buckets count, that oldest row becomes the new chunk, numbered
 -- after the newest, and the insert is skipped (RAISE(IGNORE): neither the insert, its upsert nor
 -- chunk_added happens). Any other chunk the new buckets push past the cap among the oldest four
--- goes, as chunk_added would drop it. A point into an existing hour fails the first probe, a
--- series that is not full the last; a series that does not exist (NULL id) fails them all.
+-- goes, as chunk_added would drop it (keep the two DELETEs in step). A point into an existing hour
+-- fails the first probe, a late hour the second, a series that is not full the last; for a
+-- series that does not exist (NULL id) the second is NULL, so the insert goes ahead and fails on
+-- NOT NULL.
 CREATE TRIGGER chunk_reused BEFORE INSERT ON chunks
 WHEN NOT EXISTS (SELECT 1 FROM chunks AS k WHERE k.series_id = NEW.series_id AND k.start = NEW.start)
   AND NEW.start > (SELECT k.start FROM chunks AS k WHERE k.series_id = NEW.series_id
@@ -95,7 +97,7 @@ END;
 -- A new chunk is numbered after the chunk before it (or before the one after it, when it is the
 -- oldest), and the chunks after it move up by its buckets. Then a full series drops, among its
 -- four oldest chunks, those wholly past its cap: a bounded look, once per new chunk, and the
--- readers' cut is exact whatever is left.
+-- readers' cut is exact whatever is left. chunk_reused above drops the same way.
 CREATE TRIGGER chunk_added AFTER INSERT ON chunks
 BEGIN
   UPDATE chunks SET upto = NEW.n + COALESCE(
@@ -173,7 +175,8 @@ CREATE TABLE run_blocks (
 ) WITHOUT ROWID;
 
 -- The eleventh block takes over the row of the first, and so on: one written row, where an insert
--- and a delete are two.
+-- and a delete are two. Ten runs a block and ten blocks kept: src/domain/job.rs (RUNS_PER_BLOCK,
+-- BLOCKS_KEPT) says the same.
 CREATE TRIGGER run_block_reused BEFORE INSERT ON run_blocks
 WHEN EXISTS (SELECT 1 FROM run_blocks AS r WHERE r.job = NEW.job AND r.id = NEW.id - 10)
 BEGIN

@@ -95,6 +95,34 @@ describe("trimming", () => {
     await c.ingest({ chart: "late2", value: 1.5, ts: hour(3) });
     const p = (await c.get("/api/v1/charts/late2?from=6h")).body.points;
     assert.deepEqual(p.map((x) => x.value), [1.5, 1, 2]);
+    // Numbered right, the cut moves on by exactly one with the next bucket.
+    await c.ingest({ chart: "late2", value: 3, ts: hour(1) + 60 });
+    const q = (await c.get("/api/v1/charts/late2?from=6h")).body.points;
+    assert.deepEqual(q.map((x) => x.value), [1, 2, 3]);
+    const [listed] = (await c.get("/api/v1/charts")).body.charts;
+    assert.deepEqual([listed.points, listed.first_ts], [3, hour(2)]);
+  });
+
+  test("one batch that opens several hours of a full series keeps exactly its newest MAX_POINTS", async () => {
+    const c = await worker({ vars: { MAX_POINTS: "5" } });
+    const hour = (h) => Math.floor(nowSecs() / 3600) * 3600 - h * 3600;
+    await c.ingest({ chart: "hours", value: 0, ts: hour(5) });
+    await c.ingest([1, 2, 3, 4].map((i) => ({ chart: "hours", value: i, ts: hour(4) + i * 60 })));
+    // Four buckets in three new hours, in one statement: each new hour takes over or is inserted.
+    const r = await c.ingest([
+      { chart: "hours", value: 5, ts: hour(3) },
+      { chart: "hours", value: 6, ts: hour(3) + 60 },
+      { chart: "hours", value: 7, ts: hour(2) },
+      { chart: "hours", value: 8, ts: hour(1) },
+    ]);
+    assert.equal(r.status, 200);
+    const p = (await c.get("/api/v1/charts/hours?from=6h")).body.points;
+    assert.deepEqual(p.map((x) => x.value), [4, 5, 6, 7, 8]);
+    const [listed] = (await c.get("/api/v1/charts")).body.charts;
+    assert.deepEqual([listed.points, listed.first_ts], [5, hour(4) + 240]);
+    await c.ingest({ chart: "hours", value: 9, ts: hour(1) + 60 });
+    const q = (await c.get("/api/v1/charts/hours?from=6h")).body.points;
+    assert.deepEqual(q.map((x) => x.value), [5, 6, 7, 8, 9]);
   });
 
   test("a point older than everything a full series keeps is not kept", async () => {
@@ -153,6 +181,8 @@ describe("series a Worker instance remembers", () => {
     const second = await c.ingest({ chart: "seen", value: 2, ts: hour + 120 });
     assert.deepEqual([first.cost.written, second.cost.written], [1, 1]);
     assert.ok(second.cost.read < first.cost.read, `${second.cost.read} rows read remembered, ${first.cost.read} not`);
+    // What the day's cost model counts a point at (README, What it costs to run).
+    assert.equal(second.cost.read, 5);
   });
 });
 

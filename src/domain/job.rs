@@ -202,9 +202,14 @@ pub struct Run {
 }
 
 /// How many runs a job's row holds before they are filed together as one block, and how many a
-/// block holds (migration 0013, which also keeps the newest ten blocks): a run then writes the
-/// job's row alone, and a tenth of a row for the block.
+/// block holds: a run then writes the job's row alone, and a tenth of a row for the block.
+/// Migration 0013 packs runs by this number and its triggers keep `BLOCKS_KEPT` blocks: changing
+/// either takes a new migration.
 pub const RUNS_PER_BLOCK: usize = 10;
+/// How many blocks a job keeps (the `NEW.id - 10` of migration 0013's triggers).
+pub const BLOCKS_KEPT: usize = 10;
+/// How many runs a job shows: every kept block's. A job stores 101 to 110 once it has that many.
+pub const RUNS_SHOWN: usize = RUNS_PER_BLOCK * BLOCKS_KEPT;
 
 /// A job's newest `limit` runs, newest first, from the runs in its row (`recent`, oldest first)
 /// and its blocks as (number, runs oldest first), in any order.
@@ -223,13 +228,28 @@ pub fn newest_runs<T>(recent: Vec<T>, mut blocks: Vec<(i64, Vec<T>)>, limit: usi
 }
 
 /// A run's message: the first 10 KB of the ping's body (such as the last lines of a log), as
-/// text, cut on a character boundary.
+/// text, cut on a character boundary, and shorter where it would take more than 16 KB as JSON.
+/// Runs are stored as JSON, ten to a row (`RUNS_PER_BLOCK`), and a control character takes six
+/// bytes there (`\u001b`): without the second limit, a body of control characters would make a
+/// job's row six times larger than ordinary logs do.
 pub fn run_message(body: &[u8]) -> String {
     const MESSAGE_BYTES: usize = 10 * 1024;
+    const JSON_BYTES: usize = 16 * 1024;
     let text = String::from_utf8_lossy(&body[..body.len().min(MESSAGE_BYTES + 4)]);
-    let mut end = text.len().min(MESSAGE_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    let (mut bytes, mut json) = (0, 0);
+    let mut end = 0;
+    for c in text.chars() {
+        let escaped = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        bytes += c.len_utf8();
+        json += escaped;
+        if bytes > MESSAGE_BYTES || json > JSON_BYTES {
+            break;
+        }
+        end = bytes;
     }
     text[..end].to_string()
 }
@@ -586,6 +606,16 @@ mod check_tests {
         assert!(m.len() <= 10 * 1024 && m.len() >= 10 * 1024 - 1);
         assert!(m.chars().all(|c| c == 'é'));
         assert_eq!(run_message(&[0xff, b'a']), "\u{fffd}a");
+    }
+
+    #[test]
+    fn a_runs_message_of_control_characters_stops_at_16_kb_as_json() {
+        let m = run_message(&[0x1b; 10 * 1024]);
+        assert_eq!(m.len(), 16 * 1024 / 6);
+        assert!(serde_json::to_string(&m).unwrap().len() <= 16 * 1024 + 2);
+        // Ordinary logs, colour codes and all, keep their first 10 KB.
+        let log = "\u{1b}[31merror\u{1b}[0m: disk full\n".repeat(1000);
+        assert_eq!(run_message(log.as_bytes()).len(), 10 * 1024);
     }
 
     #[test]

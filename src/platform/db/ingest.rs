@@ -93,8 +93,9 @@ impl Db {
     /// and one round trip: per parameter, make sure every series exists (carrying the current
     /// MAX_POINTS and MAX_SERIES_PER_CHART), then fold the points into their buckets. `one_each`
     /// says that every series of every parameter has a single partial bucket
-    /// (`Batch::one_partial_each`). Numbering and
-    /// trimming happen in the `chunk_added` trigger, the series limit in `series_added`. Every
+    /// (`Batch::one_partial_each`). Numbering and trimming happen in the chunks' triggers
+    /// (`chunk_reused` takes over a full series' oldest hour for its new one, `chunk_added`
+    /// numbers any other new hour and trims), the series limit in `series_added`. Every
     /// statement reads only the rows the request touches, so the cost does not grow with what a
     /// chart already holds.
     ///

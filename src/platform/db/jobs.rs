@@ -205,6 +205,7 @@ impl Db {
             .await?;
         let mut recent = Vec::new();
         let mut filed = Vec::with_capacity(blocks.len());
+        // Id 0 is the job's own row: blocks are numbered from 1.
         for b in blocks {
             let runs: Vec<RunRow> = serde_json::from_str(&b.runs).map_err(|e| {
                 worker::console_error!("d1 decode runs: {e}");

@@ -5,6 +5,7 @@ use crate::domain::error::{ApiError, Code};
 use crate::domain::ingest::Batch;
 use crate::domain::job::{
     run_message, JobName, JobState, Outcome, Ping, PingKind, Run, RunId, Status, Transition,
+    RUNS_SHOWN,
 };
 use crate::domain::keys::{Action, Names};
 use crate::domain::notify::Event;
@@ -314,7 +315,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response> {
     Ok(http::json(200, &Answer { jobs }))
 }
 
-/// `GET /api/v1/jobs/{job}`: the job with its newest 100 runs.
+/// `GET /api/v1/jobs/{job}`: the job with its newest 100 runs (`RUNS_SHOWN`).
 pub async fn get(ctx: &Ctx, job: &JobName) -> Result<Response> {
     let caller = auth::reader(ctx).await?;
     caller.may(Action::ReadJob(job.as_str()), false)?;
@@ -323,7 +324,7 @@ pub async fn get(ctx: &Ctx, job: &JobName) -> Result<Response> {
         .job(job.as_str())
         .await?
         .ok_or_else(|| not_found(job))?;
-    let runs = ctx.db.runs(job.as_str(), 100).await?;
+    let runs = ctx.db.runs(job.as_str(), RUNS_SHOWN as u32).await?;
     let mut out = job_out(&row);
     out.runs = Some(
         runs.iter()
