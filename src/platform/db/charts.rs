@@ -1,11 +1,10 @@
 //! Reading charts (series, buckets, the list) and changing them (settings, bucket size, delete).
 
-use super::{names_where, num, text, Db, Result};
+use super::{internal, names_where, num, text, Db, Result};
 use crate::domain::bucket::Bucket;
 use crate::domain::chart::SERIES_SHOWN;
 use crate::domain::chunk::{kept, Chunk, CHUNK_SECONDS};
 use crate::domain::config::Config;
-use crate::domain::error::ApiError;
 use crate::domain::keys::{ChartLimit, Names};
 use crate::domain::names::Labels;
 use serde::Deserialize;
@@ -143,10 +142,8 @@ impl Db {
         else {
             return Ok(Vec::new());
         };
-        let chunks: Vec<Chunk> = serde_json::from_str(&chunks).map_err(|e| {
-            worker::console_error!("d1 decode chunks: {e}");
-            ApiError::internal()
-        })?;
+        let chunks: Vec<Chunk> =
+            serde_json::from_str(&chunks).map_err(internal("decode chunks"))?;
         let mut buckets = kept(chunks, top, i64::from(cap));
         buckets.retain(|b| b.ts >= from && b.ts < to);
         let extra = buckets.len().saturating_sub(limit);

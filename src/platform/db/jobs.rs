@@ -3,8 +3,7 @@
 //! scheduled check.
 
 use super::notify::Guarded;
-use super::{names_where, num, opt, text, Db, Result};
-use crate::domain::error::ApiError;
+use super::{internal, names_where, num, opt, text, Db, Result};
 use crate::domain::job::{newest_runs, RUNS_PER_BLOCK};
 use crate::domain::keys::Names;
 use serde::{Deserialize, Serialize};
@@ -100,10 +99,7 @@ impl Db {
             Some(r) => (
                 opt(r.duration),
                 opt(r.exit_code.map(f64::from)),
-                text(&serde_json::to_string(r).map_err(|e| {
-                    worker::console_error!("d1 encode run: {e}");
-                    ApiError::internal()
-                })?),
+                text(&serde_json::to_string(r).map_err(internal("encode run"))?),
             ),
             None => (JsValue::NULL, JsValue::NULL, JsValue::NULL),
         };
@@ -207,10 +203,8 @@ impl Db {
         let mut filed = Vec::with_capacity(blocks.len());
         // Id 0 is the job's own row: blocks are numbered from 1.
         for b in blocks {
-            let runs: Vec<RunRow> = serde_json::from_str(&b.runs).map_err(|e| {
-                worker::console_error!("d1 decode runs: {e}");
-                ApiError::internal()
-            })?;
+            let runs: Vec<RunRow> =
+                serde_json::from_str(&b.runs).map_err(internal("decode runs"))?;
             if b.id == 0.0 {
                 recent = runs;
             } else {

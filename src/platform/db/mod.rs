@@ -121,8 +121,9 @@ fn names_where(names: &Names, column: &str, lo: u8, hi: u8) -> (String, JsValue,
 /// What the `series_added` trigger (migrations/0002) raises when a chart would hold too many series.
 pub(super) const TOO_MANY_SERIES: &str = "pushplot:too_many_series";
 
-/// Logs the D1 error for the operator and answers the client with the opaque internal error.
-fn internal(context: &'static str) -> impl Fn(worker::Error) -> ApiError {
+/// Logs the error of a D1 call, or of the JSON going to or coming from one, for the operator and
+/// answers the client with the opaque internal error.
+fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> ApiError {
     move |e| {
         worker::console_error!("d1 {context}: {e}");
         ApiError::internal()

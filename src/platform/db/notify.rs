@@ -1,7 +1,7 @@
 //! Notification channels and the outbox: every notification with its attempts, due ones found
 //! through an index.
 
-use super::{num, text, Db, Result};
+use super::{internal, num, text, Db, Result};
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 
@@ -95,10 +95,7 @@ impl Db {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let list = serde_json::to_string(events).map_err(|e| {
-            worker::console_error!("notification events did not serialize: {e}");
-            crate::domain::error::ApiError::internal()
-        })?;
+        let list = serde_json::to_string(events).map_err(internal("encode notification events"))?;
         self.all::<Id>(
             "INSERT INTO notifications (channel, event, created_at, next_attempt)
              SELECT c.id, e.value, ?2, ?2 FROM json_each(?1) AS e CROSS JOIN channels AS c
@@ -125,10 +122,7 @@ impl Db {
         events: &[Guarded<'_>],
         now: f64,
     ) -> Result<worker::D1PreparedStatement> {
-        let list = serde_json::to_string(events).map_err(|e| {
-            worker::console_error!("notification events did not serialize: {e}");
-            crate::domain::error::ApiError::internal()
-        })?;
+        let list = serde_json::to_string(events).map_err(internal("encode notification events"))?;
         self.stmt(
             "INSERT INTO notifications (channel, event, created_at, next_attempt, result)
              SELECT c.id, e.value ->> 'event', ?2,
