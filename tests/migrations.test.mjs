@@ -26,6 +26,22 @@ function localDatabaseId() {
   return id[1];
 }
 
+/**
+ * A directory with a wrangler.toml for the same local database that knows only `files` of
+ * migrations/, so that wrangler brings a database to that point and no further.
+ */
+function knowingOnly(files) {
+  const dir = mkdtempSync(path.join(tmpdir(), "pushplot-migrations-"));
+  mkdirSync(path.join(dir, "migrations"));
+  for (const f of files) copyFileSync(path.join(root, "migrations", f), path.join(dir, "migrations", f));
+  writeFileSync(
+    path.join(dir, "wrangler.toml"),
+    `name = "pushplot"\ncompatibility_date = "2026-04-20"\n[[d1_databases]]\nbinding = "DB"\ndatabase_name = "pushplot"\n` +
+      `database_id = "${localDatabaseId()}"\nmigrations_dir = "migrations"\n`,
+  );
+  return dir;
+}
+
 /** SQL text as a comparable value: comments dropped, whitespace collapsed. */
 function normalizeSql(sql) {
   return splitSql(sql)
@@ -165,14 +181,7 @@ test("a database with data at the first migration keeps all of it when wrangler 
   const [first, ...later] = migrationFiles();
   const state = mkdtempSync(path.join(tmpdir(), "pushplot-migrate-"));
   // A wrangler.toml that knows only the first migration, for the same local database.
-  const early = mkdtempSync(path.join(tmpdir(), "pushplot-migrations-"));
-  mkdirSync(path.join(early, "migrations"));
-  copyFileSync(path.join(root, "migrations", first), path.join(early, "migrations", first));
-  writeFileSync(
-    path.join(early, "wrangler.toml"),
-    `name = "pushplot"\ncompatibility_date = "2026-04-20"\n[[d1_databases]]\nbinding = "DB"\ndatabase_name = "pushplot"\n` +
-      `database_id = "${localDatabaseId()}"\nmigrations_dir = "migrations"\n`,
-  );
+  const early = knowingOnly([first]);
   const tables = ["series", "charts", "buckets", "api_keys"];
   // Migration 0007 packs the buckets an hour to a row and drops series.n_buckets with them.
   const dropped = { buckets: true };
@@ -282,14 +291,7 @@ test("a job's runs recorded before migration 0013 are all still there, in order,
   const upTo = files.indexOf("0013_runs_packed.sql");
   assert.ok(upTo > 0, "migrations/ should hold 0013_runs_packed.sql");
   const state = mkdtempSync(path.join(tmpdir(), "pushplot-migrate-runs-"));
-  const early = mkdtempSync(path.join(tmpdir(), "pushplot-migrations-runs-"));
-  mkdirSync(path.join(early, "migrations"));
-  for (const f of files.slice(0, upTo)) copyFileSync(path.join(root, "migrations", f), path.join(early, "migrations", f));
-  writeFileSync(
-    path.join(early, "wrangler.toml"),
-    `name = "pushplot"\ncompatibility_date = "2026-04-20"\n[[d1_databases]]\nbinding = "DB"\ndatabase_name = "pushplot"\n` +
-      `database_id = "${localDatabaseId()}"\nmigrations_dir = "migrations"\n`,
-  );
+  const early = knowingOnly(files.slice(0, upTo));
   const run = (job, id) =>
     `INSERT INTO runs (job, id, started, finished, duration, exit_code, status, message) VALUES ` +
     `('${job}', ${id}, ${id % 2 ? "NULL" : 1763800000 + id}, ${1763800010 + id}, ${id % 2 ? "NULL" : 10}, ${id % 3 ? "NULL" : id % 256}, ` +
